@@ -1,0 +1,7 @@
+"""``python -m explorer`` runs the llm2silicon command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

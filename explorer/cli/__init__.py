@@ -1,0 +1,71 @@
+"""The ``llm2silicon`` command line: one entry point, one module per command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from ..errors import EXIT_BAD_INPUT, InputError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="llm2silicon",
+    help="From an AI model and a process node to a verified RTL mesh.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: Modules that register commands on :data:`app` when imported (one per command family).
+COMMAND_MODULES = (
+    "explorer.cli.nodes",
+    "explorer.cli.workloads",
+    "explorer.cli.evaluate",
+)
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:   # a real missing dependency inside the module
+                raise
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input is one ``error:`` line on stderr and exit code 2."""
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="llm2silicon", standalone_mode=False)
+    except InputError as e:
+        return _fail(str(e))
+    except click.exceptions.NoArgsIsHelpError:
+        return 0
+    except click.exceptions.UsageError as e:
+        return _fail(e.format_message().splitlines()[0] if e.format_message() else str(e))
+    except click.exceptions.Abort:
+        return _fail("aborted")
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except (ValueError, TypeError) as e:
+        # Validation errors of the config layer (dataclass __post_init__) are input errors.
+        return _fail(str(e).splitlines()[0])
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
