@@ -21,6 +21,13 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """From an AI model and a process node to a verified RTL mesh."""
+
+
 #: Modules that register commands on :data:`app` when imported (one per command family).
 COMMAND_MODULES = (
     "explorer.cli.nodes",
