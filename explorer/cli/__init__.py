@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
+from typer._click import exceptions as click_exceptions  # typer >= 0.20 vendors click
 
 from ..errors import EXIT_BAD_INPUT, InputError
 
@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=argv, prog_name="llm2silicon", standalone_mode=False)
     except InputError as e:
         return _fail(str(e))
-    except click.exceptions.NoArgsIsHelpError:
+    except click_exceptions.NoArgsIsHelpError:
         return 0
-    except click.exceptions.UsageError as e:
+    except click_exceptions.UsageError as e:
         return _fail(e.format_message().splitlines()[0] if e.format_message() else str(e))
-    except click.exceptions.Abort:
+    except typer.Abort:
         return _fail("aborted")
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code or 0)
     except (ValueError, TypeError) as e:
         # Validation errors of the config layer (dataclass __post_init__) are input errors.
