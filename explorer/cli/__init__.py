@@ -54,12 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input is one ``error:`` line on stderr and exit code 2."""
     _register()
     command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        command.main(args=argv, prog_name="llm2silicon", standalone_mode=False)
+        command.main(args=args or ["--help"], prog_name="llm2silicon", standalone_mode=False)
     except InputError as e:
         return _fail(str(e))
-    except click_exceptions.NoArgsIsHelpError:
-        return 0
     except click_exceptions.UsageError as e:
         return _fail(e.format_message().splitlines()[0] if e.format_message() else str(e))
     except typer.Abort:
