@@ -13,12 +13,12 @@ compiler read these properties and never re-derive them.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import contract as C
 from .errors import InputError
 
 __all__ = [
@@ -37,9 +37,7 @@ SCHEMA_VERSION = 1
 #: Off-chip memory kinds a design may name; their figures live in the node data.
 OFFCHIP_KINDS = ("lpddr4x", "lpddr5", "lpddr5x", "hbm2e", "hbm3")
 
-#: Rows of one DMEM/WMEM SRAM bank; deeper memories are split into banks of this depth
-#: (a typical single-port compiled-SRAM macro is at most 1-4 K words deep).
-SRAM_BANK_ROWS = 1024
+SRAM_BANK_ROWS = C.SRAM_BANK_ROWS
 
 
 def _is_pow2(x: int) -> bool:
@@ -128,57 +126,56 @@ class TileConfig:
         if self.wmem_kind not in ("rom", "sram"):
             raise ValueError(f"TileConfig.wmem_kind must be 'rom' or 'sram', not {self.wmem_kind!r}")
 
-    # --- tile contract: datapath -------------------------------------------------------
+    # --- tile contract (definitions in explorer.contract) ----------------------------
     @property
     def lanes_fp16(self) -> int:
         """FP16 multiply lanes (FP32 accumulate) in the vector MAC unit."""
-        return self.vlen // 16
+        return C.lanes_fp16(self.vlen)
 
     @property
     def lanes_int8(self) -> int:
         """INT8 multiply lanes (INT32 accumulate) in the vector MAC unit."""
-        return self.vlen // 8
+        return C.lanes_int8(self.vlen)
 
     @property
     def vregs(self) -> int:
         """Architectural vector registers of ``vlen`` bits."""
-        return 8
+        return C.VREGS
 
     @property
     def accs(self) -> int:
         """Accumulator registers, each ``lanes_int8`` x 32 bits (FP16 uses the low half)."""
-        return 4
+        return C.ACCS
 
     @property
     def acc_bits(self) -> int:
         """Bits of one accumulator register."""
-        return self.lanes_int8 * 32
+        return C.acc_bits(self.vlen)
 
-    # --- tile contract: front end and issue ----------------------------------------------
     @property
     def fetch_group(self) -> int:
         """Instructions enqueued per fetch cycle: a group must fit the issue queue."""
-        return min(self.fetch, self.stations)
+        return C.fetch_group(self.fetch, self.stations)
 
     @property
     def issue_width(self) -> int:
         """Instructions issued per cycle at most (in order, from the queue head)."""
-        return min(self.fetch_group, self.xdp + self.vdp)
+        return C.issue_width(self.fetch, self.stations, self.xdp, self.vdp)
 
     @property
     def vector_fus(self) -> int:
         """Vector functional units: VLSU, VMAC, VALU, VNET (at most one op each per cycle)."""
-        return 4
+        return C.VECTOR_FUS
 
     @property
     def vector_issue_per_cycle(self) -> int:
         """Vector instructions issued per cycle at most."""
-        return min(self.vdp, self.vector_fus, self.issue_width)
+        return C.vector_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp)
 
     @property
     def scalar_issue_per_cycle(self) -> int:
         """Scalar instructions issued per cycle at most (one ALU per scalar dispatch port)."""
-        return min(self.xdp, self.xr_wp, self.issue_width)
+        return C.scalar_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp, self.xr_wp)
 
     @property
     def imem_port_bits(self) -> int:
@@ -193,9 +190,8 @@ class TileConfig:
     @property
     def branch_penalty_cycles(self) -> int:
         """Bubble after a taken branch or jump (redirect + IMEM read; no prediction)."""
-        return 2
+        return C.BRANCH_PENALTY_CYCLES
 
-    # --- tile contract: memories ------------------------------------------------------
     @property
     def dmem_port_bits(self) -> int:
         """DMEM read/write width: one vector register per cycle."""
@@ -204,12 +200,12 @@ class TileConfig:
     @property
     def dmem_rows(self) -> int:
         """Rows of ``dmem_port_bits`` in DMEM."""
-        return self.dmem_kib * 1024 * 8 // self.dmem_port_bits
+        return C.mem_rows(self.dmem_kib, self.dmem_port_bits)
 
     @property
     def dmem_banks(self) -> int:
-        """SRAM banks DMEM is split into (each at most :data:`SRAM_BANK_ROWS` rows)."""
-        return max(1, -(-self.dmem_rows // SRAM_BANK_ROWS))
+        """SRAM banks DMEM is split into (each at most ``SRAM_BANK_ROWS`` rows)."""
+        return C.mem_banks(self.dmem_kib, self.dmem_port_bits)
 
     @property
     def wmem_port_bits(self) -> int:
@@ -219,23 +215,22 @@ class TileConfig:
     @property
     def wmem_rows(self) -> int:
         """Rows of ``wmem_port_bits`` in WMEM."""
-        return self.wmem_kib * 1024 * 8 // self.wmem_port_bits
+        return C.mem_rows(self.wmem_kib, self.wmem_port_bits)
 
     @property
     def wmem_banks(self) -> int:
         """SRAM/ROM banks WMEM is split into (0 when the tile has no WMEM)."""
-        return -(-self.wmem_rows // SRAM_BANK_ROWS) if self.wmem_rows else 0
+        return C.mem_banks(self.wmem_kib, self.wmem_port_bits)
 
-    # --- tile contract: latencies (cycles from issue until a dependent may issue) -------
     @property
     def alu_latency(self) -> int:
-        """Scalar ALU result latency."""
-        return 1
+        """Scalar ALU result latency (cycles from issue until a dependent may issue)."""
+        return C.ALU_LATENCY
 
     @property
     def load_latency(self) -> int:
         """Scalar and vector load latency (synchronous SRAM read + writeback)."""
-        return 2
+        return C.LOAD_LATENCY
 
     @property
     def mac_latency(self) -> int:
@@ -244,17 +239,17 @@ class TileConfig:
         Back-to-back VMACs into the same accumulator issue every cycle (the FP32/INT32
         accumulate is single-cycle and in place); reading an accumulator waits this long.
         """
-        return 3
+        return C.MAC_LATENCY
 
     @property
     def valu_latency(self) -> int:
         """Element-wise FP16 ops and the exp/rcp/rsqrt helpers."""
-        return 4
+        return C.VALU_LATENCY
 
     @property
     def reduce_latency(self) -> int:
         """Lane reduction tree of an accumulator into one scalar."""
-        return 1 + max(1, math.ceil(math.log2(self.lanes_fp16)))
+        return C.reduce_latency(self.vlen)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -337,16 +332,16 @@ class MeshConfig:
     @property
     def hop_cycles(self) -> int:
         """Cycles per router hop for a head flit (input register + output register)."""
-        return 2
+        return C.HOP_CYCLES
 
     @property
     def header_flits(self) -> int:
         """Flits of header per packet (destination, kind, length, address)."""
-        return 1
+        return C.HEADER_FLITS
 
     def packet_flits(self, payload_bits: int) -> int:
         """Flits of a packet carrying ``payload_bits`` (header included)."""
-        return self.header_flits + -(-payload_bits // self.flit_bits)
+        return C.packet_flits(payload_bits, self.flit_bits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
