@@ -8,7 +8,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["Op", "OpGraph", "OP_KINDS", "PHASES"]
+__all__ = ["Op", "OpGraph", "OP_KINDS", "PHASES", "causal_pairs"]
 
 #: Op kinds the PPA model, kernel compiler and simulator understand.
 #:  matmul   activations [batch, m, k] x weights [k, n] -> [batch, m, n] (weight in WMEM/off chip)
@@ -55,19 +55,58 @@ class Op:
     act_out_bytes: int = 0
     kv_read_bytes: int = 0
     kv_write_bytes: int = 0
+    #: attn_qk / attn_av under a causal mask: query i (of m) sees the first n - m + 1 + i keys
+    #: (keys are ``n`` for attn_qk, ``k`` for attn_av), so only those score entries are computed
+    #: (masked blocks skipped, as FlashAttention-style kernels do). False: the full m x keys block.
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise ValueError(f"Op.kind must be one of {', '.join(OP_KINDS)}, not {self.kind!r}")
         if self.dtype not in ("fp16", "int8"):
             raise ValueError(f"Op.dtype must be 'fp16' or 'int8', not {self.dtype!r}")
+        if self.causal:
+            if self.kind not in ("attn_qk", "attn_av"):
+                raise ValueError(f"Op.causal applies to attn_qk/attn_av only, not {self.kind!r}")
+            if self.keys < self.m:
+                raise ValueError(f"causal {self.kind} needs at least m={self.m} keys, not {self.keys}")
+
+    @property
+    def keys(self) -> int:
+        """Keys attended per query row of an attention op (n for attn_qk, k for attn_av)."""
+        return self.n if self.kind == "attn_qk" else self.k
+
+    @property
+    def score_elems(self) -> int:
+        """Score-matrix entries one (sequence, head) computes: m x keys, or the causal part."""
+        if self.kind not in ("attn_qk", "attn_av"):
+            return 0
+        if self.causal:
+            return causal_pairs(self.m, self.keys)
+        return self.m * self.keys
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of a GEMM-like op (0 for element-wise ops)."""
-        if self.kind in ("matmul", "attn_qk", "attn_av"):
+        """Multiply-accumulates of a GEMM-like op (0 for element-wise ops).
+
+        Causal attention counts only the unmasked score entries (see :attr:`causal`).
+        """
+        if self.kind == "matmul" or (self.kind in ("attn_qk", "attn_av") and not self.causal):
             return self.batch * self.m * self.k * self.n
+        if self.kind == "attn_qk":
+            return self.batch * self.k * self.score_elems
+        if self.kind == "attn_av":
+            return self.batch * self.n * self.score_elems
         return 0
+
+
+def causal_pairs(m: int, keys: int) -> int:
+    """(query, key) pairs under a causal mask: m new queries after keys - m earlier tokens.
+
+    Query i (0-based) sees keys - m + 1 + i keys: sum = m * keys - m * (m - 1) / 2, which is
+    S * (S + 1) / 2 for a whole prompt (m = keys = S).
+    """
+    return m * keys - m * (m - 1) // 2
 
 
 @dataclass
@@ -105,3 +144,18 @@ class OpGraph:
     @property
     def weight_bytes(self) -> int:
         return int(sum(op.weight_bytes for op in self.ops))
+
+    def total(self, attr: str) -> float:
+        """Sum of one numeric :class:`Op` attribute (``flops``, ``kv_read_bytes``, ``macs``...)."""
+        return sum(getattr(data["op"], attr) for _, data in self.graph.nodes(data=True))
+
+    def kind_counts(self) -> dict[str, int]:
+        """Number of ops of each kind present, in :data:`OP_KINDS` order."""
+        counts = dict.fromkeys(OP_KINDS, 0)
+        for _, data in self.graph.nodes(data=True):
+            counts[data["op"].kind] += 1
+        return {kind: c for kind, c in counts.items() if c}
+
+    def op(self, name: str) -> Op:
+        """The op called ``name`` (KeyError if absent)."""
+        return self.graph.nodes[name]["op"]
