@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = [
     "VREGS", "ACCS", "VECTOR_FUS", "BRANCH_PENALTY_CYCLES", "ALU_LATENCY", "LOAD_LATENCY",
-    "MAC_LATENCY", "VALU_LATENCY", "HOP_CYCLES", "HEADER_FLITS", "SRAM_BANK_ROWS",
+    "MAC_LATENCY", "VALU_LATENCY", "VNET_LATENCY", "HOP_CYCLES", "HEADER_FLITS", "SRAM_BANK_ROWS",
     "lanes_fp16", "lanes_int8", "acc_bits", "fetch_group", "issue_width",
     "vector_issue_per_cycle", "scalar_issue_per_cycle", "reduce_latency", "mem_rows",
     "mem_banks", "packet_flits",
@@ -38,6 +38,8 @@ LOAD_LATENCY = 2
 MAC_LATENCY = 3
 #: Element-wise FP16 ops and the exp/rcp/rsqrt helpers.
 VALU_LATENCY = 4
+#: vrecv: the popped vector is written at the end of its issue cycle.
+VNET_LATENCY = 1
 #: Cycles per router hop of a head flit (input register + output register).
 HOP_CYCLES = 2
 #: Header flits per packet.

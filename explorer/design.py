@@ -248,6 +248,11 @@ class TileConfig:
         return C.VALU_LATENCY
 
     @property
+    def vnet_latency(self) -> int:
+        """vrecv: cycles from issue until the received vector is readable."""
+        return C.VNET_LATENCY
+
+    @property
     def reduce_latency(self) -> int:
         """Lane reduction tree of an accumulator into one scalar."""
         return C.reduce_latency(self.vlen)
