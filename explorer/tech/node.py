@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-__all__ = ["Source", "TechNode", "OffchipMemory", "RETICLE_MM2"]
+__all__ = [
+    "Source",
+    "TechNode",
+    "OffchipMemory",
+    "RETICLE_MM2",
+    "MAX_POWER_DENSITY_W_PER_MM2",
+    "CONSTANT_SOURCES",
+    "TECH_FIGURES",
+    "OFFCHIP_FIGURES",
+]
 
 #: Maximum single-exposure field 26 mm x 33 mm = 858 mm^2 (ASML DUV/EUV scanners; the
 #: limit every monolithic die obeys). Source: ASML TWINSCAN NXE:3400 field size.
 RETICLE_MM2 = 26.0 * 33.0
+
+#: Highest sustained die power density shipped in volume: NVIDIA H100 SXM5, 700 W board
+#: power on an 814 mm^2 die = 0.86 W/mm^2 (the 700 W also feeds the HBM stacks, so the
+#: die itself runs a little lower). A liquid/heavy-air-cooled ceiling, not a mobile one.
+MAX_POWER_DENSITY_W_PER_MM2 = 700.0 / 814.0
 
 
 @dataclass(frozen=True)
@@ -26,8 +41,15 @@ class Source:
     url: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("ref", "status", "note", "url"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Source.{name} must be a string, not {getattr(self, name)!r}")
         if self.status not in ("quoted", "derived", "assumed"):
             raise ValueError(f"Source.status must be quoted, derived or assumed, not {self.status!r}")
+        if not self.ref.strip():
+            raise ValueError("Source.ref must not be empty")
+        if self.status != "quoted" and not self.note.strip():
+            raise ValueError(f"Source.note must explain a {self.status} figure ({self.ref!r})")
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,17 @@ class TechNode:
 
     Energies are at nominal Vdd; :meth:`dyn_energy_scale` and :meth:`leakage_scale` move
     them to another supply, :meth:`fmax_mhz_at` gives the clock ceiling at a supply.
+    Leakage figures are per mm^2 of placed logic (core area, utilisation included) and per
+    mm^2 of SRAM macro. Instances come from :func:`explorer.tech.load_node`, whose data file
+    (``explorer/tech/nodes.toml``) gives every figure a :class:`Source` in ``sources``.
+
+    Raises
+    ------
+    TypeError
+        A figure is not a number.
+    ValueError
+        A figure is not positive and finite, a fraction exceeds 1, or the voltages are not
+        ordered ``vth < vdd_min <= vdd_nom <= vdd_max``.
     """
 
     name: str
@@ -66,6 +99,20 @@ class TechNode:
     router_pj_per_bit: float    # buffer + crossbar + arbitration, per bit per hop (no wire)
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("TechNode.name must be a non-empty string")
+        if isinstance(self.feature_nm, bool) or not isinstance(self.feature_nm, int) or self.feature_nm <= 0:
+            raise ValueError(f"TechNode.feature_nm must be a positive integer, not {self.feature_nm!r}")
+        for name in TECH_FIGURES:
+            _check_positive("TechNode", name, getattr(self, name))
+        for name in ("logic_utilization", "sram_array_efficiency", "rom_array_efficiency"):
+            if getattr(self, name) > 1.0:
+                raise ValueError(f"TechNode.{name} must be at most 1, not {getattr(self, name)}")
+        if not self.vth_v < self.vdd_min_v <= self.vdd_nom_v <= self.vdd_max_v:
+            raise ValueError(f"TechNode voltages must satisfy vth < vdd_min <= vdd_nom <= vdd_max, not "
+                             f"{self.vth_v} / {self.vdd_min_v} / {self.vdd_nom_v} / {self.vdd_max_v}")
+
     def fmax_mhz_at(self, vdd_v: float) -> float:
         """Clock ceiling at ``vdd_v`` by the alpha-power law (Sakurai & Newton 1990, alpha 1.3)."""
         alpha = 1.3
@@ -78,10 +125,10 @@ class TechNode:
         return (vdd_v / self.vdd_nom_v) ** 2
 
     def leakage_scale(self, vdd_v: float) -> float:
-        """Leakage power relative to nominal Vdd.
+        """Leakage power relative to nominal Vdd: (V / Vnom)^3.
 
-        I_leak grows roughly exponentially with V through DIBL; a cubic in V/Vnom is a
-        common fit over +-20 % (used here), times V for power.
+        Sub-threshold current grows roughly exponentially with V through DIBL; over the
+        +-20 % DVFS range it is fitted by (V/Vnom)^2, and power is that current times V.
         """
         r = vdd_v / self.vdd_nom_v
         return r ** 3
@@ -108,3 +155,39 @@ class OffchipMemory:
     controller_kgates_per_channel: float  # NAND2-equivalents (thousands); area scales with node
     capacity_gib_per_channel: float
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("OffchipMemory.name must be a non-empty string")
+        for name in OFFCHIP_FIGURES:
+            _check_positive("OffchipMemory", name, getattr(self, name))
+
+
+def _check_positive(owner: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}.{name} must be a number, not {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{owner}.{name} must be positive and finite, not {value}")
+
+
+#: The cited figures of :class:`TechNode` (every field except name, feature_nm, sources).
+TECH_FIGURES: tuple[str, ...] = tuple(
+    f.name for f in fields(TechNode) if f.name not in ("name", "feature_nm", "sources"))
+
+#: The cited figures of :class:`OffchipMemory`.
+OFFCHIP_FIGURES: tuple[str, ...] = tuple(
+    f.name for f in fields(OffchipMemory) if f.name not in ("name", "sources"))
+
+#: Sources of the module-level constants (shown by ``llm2silicon nodes --sources``).
+CONSTANT_SOURCES: Mapping[str, Source] = {
+    "RETICLE_MM2": Source(
+        ref="ASML TWINSCAN NXE:3400 / DUV scanners: 26 mm x 33 mm maximum exposure field",
+        status="quoted", note="26 x 33 = 858 mm^2",
+        url="https://www.asml.com/en/products/euv-lithography-systems/twinscan-nxe3400c"),
+    "MAX_POWER_DENSITY_W_PER_MM2": Source(
+        ref="NVIDIA H100 SXM5: 700 W max thermal design power; GH100 die 814 mm^2",
+        status="derived",
+        note="700 W / 814 mm^2 = 0.86 W/mm^2; the board power includes the HBM stacks, so this "
+             "slightly overstates the die's own density (an upper bound for the model)",
+        url="https://developer.nvidia.com/blog/nvidia-hopper-architecture-in-depth/"),
+}
