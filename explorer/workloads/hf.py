@@ -38,6 +38,27 @@ def _get(cfg: Mapping[str, Any], key: str, where: str) -> Any:
     return cfg[key]
 
 
+def _int(cfg: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
+    """A positive int key (``default`` when absent or null; required when no default)."""
+    value = cfg.get(key)
+    if value is None:
+        if default is None:
+            return _get(cfg, key, where)
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError(f"{where}: {key} must be a positive int, not {value!r}")
+    return value
+
+
+def _flag(cfg: Mapping[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = cfg.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
 def decoder_from_hf(cfg: Mapping[str, Any], where: str = "config",
                     default_model_type: str | None = None) -> DecoderConfig:
     """A Llama-family text config (``model_type`` llama, mistral, qwen2 or qwen3).
@@ -52,33 +73,29 @@ def decoder_from_hf(cfg: Mapping[str, Any], where: str = "config",
         raise InputError(f"{where}: unsupported model_type {model_type!r} "
                          f"(supported: {', '.join(DECODER_MODEL_TYPES + VLM_MODEL_TYPES)})")
     for key in _DECODER_REQUIRED:
-        _get(cfg, key, where)
+        _int(cfg, key, where)
     act = cfg.get("hidden_act", "silu")
     if act != "silu":
         raise InputError(f"{where}: unsupported hidden_act {act!r} (SwiGLU with silu only)")
     if cfg.get("num_local_experts") or cfg.get("num_experts"):
         raise InputError(f"{where}: mixture-of-experts layers are not supported")
-    heads = cfg["num_attention_heads"]
-    kv_heads = cfg.get("num_key_value_heads") or heads
-    head_dim = cfg.get("head_dim")
-    if head_dim is None:
-        hidden = cfg["hidden_size"]
-        if not isinstance(hidden, int) or not isinstance(heads, int) or heads <= 0 \
-                or hidden % heads:
-            raise InputError(f"{where}: hidden_size {hidden!r} is not a multiple of "
-                             f"num_attention_heads {heads!r} and no head_dim is given")
-        head_dim = hidden // heads
+    hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
+    kv_heads = _int(cfg, "num_key_value_heads", where, default=heads)
+    if cfg.get("head_dim") is None and hidden % heads:
+        raise InputError(f"{where}: hidden_size {hidden} is not a multiple of "
+                         f"num_attention_heads {heads} and no head_dim is given")
+    head_dim = _int(cfg, "head_dim", where, default=hidden // heads)
     # Which projections carry a bias (transformers modeling_<type>.py):
     #   llama:  q/k/v/o follow attention_bias, gate/up/down follow mlp_bias
     #   mistral: none;  qwen2: q/k/v always, o never;  qwen3: q/k/v/o follow attention_bias
-    attention_bias = bool(cfg.get("attention_bias", False))
+    attention_bias = _flag(cfg, "attention_bias", where)
     qkv_bias = {"llama": attention_bias, "mistral": False, "qwen2": True,
                 "qwen3": attention_bias}[model_type]
     o_bias = {"llama": attention_bias, "mistral": False, "qwen2": False,
               "qwen3": attention_bias}[model_type]
-    mlp_bias = bool(cfg.get("mlp_bias", False)) if model_type == "llama" else False
+    mlp_bias = _flag(cfg, "mlp_bias", where) and model_type == "llama"
     window = cfg.get("sliding_window")
-    if model_type in ("qwen2", "qwen3") and not cfg.get("use_sliding_window", False):
+    if model_type in ("qwen2", "qwen3") and not _flag(cfg, "use_sliding_window", where):
         window = None      # Qwen configs carry a sliding_window that is off by default
     if model_type == "llama":
         window = None
@@ -92,7 +109,7 @@ def decoder_from_hf(cfg: Mapping[str, Any], where: str = "config",
             num_heads=heads,
             num_kv_heads=kv_heads,
             head_dim=head_dim,
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            tie_word_embeddings=_flag(cfg, "tie_word_embeddings", where),
             qkv_bias=qkv_bias,
             o_bias=o_bias,
             mlp_bias=mlp_bias,
@@ -139,10 +156,8 @@ def workload_from_hf(cfg: Mapping[str, Any], name: str, source: str = "") -> Wor
         vision_cfg = _get(cfg, "vision_config", name)
         text = decoder_from_hf(text_cfg, f"{name}: text_config", default_model_type="llama")
         # Idefics3ForConditionalGeneration's lm_head ties by the top-level flag when present
-        tie = cfg.get("tie_word_embeddings",
-                      text_cfg.get("tie_word_embeddings", False) if isinstance(text_cfg, Mapping)
-                      else False)
-        text = replace(text, tie_word_embeddings=bool(tie))
+        if cfg.get("tie_word_embeddings") is not None:
+            text = replace(text, tie_word_embeddings=_flag(cfg, "tie_word_embeddings", name))
         vision = vision_from_hf(vision_cfg, f"{name}: vision_config")
         try:
             model = VlmConfig(model_type=model_type, text=text, vision=vision,

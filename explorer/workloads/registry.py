@@ -77,10 +77,8 @@ def workload_summary(workload: Workload, *, kv_len: int = 2048, seq_len: int = 2
     ``flops_prefill`` one ``seq_len`` prompt; ``flops_encode`` one image (VLMs).
     """
     d = workload.decoder
-    bpe = BYTES_PER_ELEM[dtype] if dtype in BYTES_PER_ELEM else None
-    if bpe is None:
-        raise ValueError(f"dtype must be one of {', '.join(BYTES_PER_ELEM)}, not {dtype!r}")
-    decode = build_graph(workload, "decode", kv_len=kv_len, batch=1, dtype=dtype)
+    decode = build_graph(workload, "decode", kv_len=kv_len, batch=1, dtype=dtype)  # validates
+    bpe = BYTES_PER_ELEM[dtype]
     prefill = build_graph(workload, "prefill", seq_len=seq_len, batch=1, dtype=dtype)
     out: dict[str, Any] = {
         "name": workload.name,
