@@ -1,0 +1,161 @@
+"""Workload tables: op graphs flattened into numpy arrays, identical ops collapsed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..workloads.graph import OP_KINDS, Op, OpGraph
+
+__all__ = ["PhaseTable", "WorkloadTables", "build_tables", "KIND_INDEX"]
+
+KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
+
+#: Op fields that define an op's cost; ops equal in all of them are collapsed into one row.
+_SIG_FIELDS = ("kind", "dtype", "batch", "m", "k", "n", "elems", "flops", "weight_bytes",
+               "weight_read_bytes", "act_in_bytes", "act_out_bytes", "kv_read_bytes",
+               "kv_write_bytes", "causal")
+
+
+@dataclass(frozen=True)
+class PhaseTable:
+    """One phase of a workload as arrays.
+
+    ``u_*`` arrays describe the U unique op signatures; ``op_uid[i]`` and ``op_pos[i]`` map
+    the i-th op of the phase (topological order) to its signature and to its index in the
+    workload-wide op-name list; ``edge_*`` arrays list producer -> consumer activations.
+    """
+
+    phase: str
+    tokens: int                  # tokens processed per execution of the phase
+    u_kind: np.ndarray           # int, index into OP_KINDS
+    u_int8: np.ndarray           # bool
+    u_batch: np.ndarray
+    u_m: np.ndarray
+    u_k: np.ndarray
+    u_n: np.ndarray
+    u_elems: np.ndarray
+    u_flops: np.ndarray
+    u_weight_bytes: np.ndarray
+    u_weight_read_bytes: np.ndarray
+    u_act_in_bytes: np.ndarray
+    u_act_out_bytes: np.ndarray
+    u_kv_read_bytes: np.ndarray
+    u_kv_write_bytes: np.ndarray
+    u_share: np.ndarray          # query heads sharing one KV head (GQA) for attention ops, else 1
+    op_uid: np.ndarray
+    op_pos: np.ndarray
+    edge_src: np.ndarray         # op index within the phase
+    edge_dst: np.ndarray
+    edge_bytes: np.ndarray
+
+    @property
+    def n_unique(self) -> int:
+        return len(self.u_kind)
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.op_uid)
+
+    @property
+    def flops(self) -> float:
+        return float(self.u_flops[self.op_uid].sum())
+
+
+@dataclass(frozen=True)
+class WorkloadTables:
+    """All phases of a workload plus the workload-wide op-name list placement refers to."""
+
+    workload: str
+    op_names: tuple[str, ...]
+    op_weight_bytes: np.ndarray   # per op name: weight storage it owns (bytes)
+    op_cost: np.ndarray           # per op name: FLOPs summed over phases (placer balance)
+    phases: Mapping[str, PhaseTable]
+    params: int
+    meta: Mapping[str, Mapping[str, object]]   # per phase: the OpGraph meta
+
+    @property
+    def name_index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.op_names)}
+
+    @property
+    def weight_bytes(self) -> int:
+        return int(self.op_weight_bytes.sum())
+
+
+def _phase_table(graph: OpGraph, name_pos: Mapping[str, int]) -> PhaseTable:
+    ops: list[Op] = graph.ops
+    heads = int(graph.meta.get("num_heads", 1) or 1)
+    share = max(1, heads // max(1, int(graph.meta.get("num_kv_heads", heads) or heads)))
+    index = {op.name: i for i, op in enumerate(ops)}
+    sigs: dict[tuple, int] = {}
+    rows: list[Op] = []
+    op_uid = np.empty(len(ops), np.int64)
+    for i, op in enumerate(ops):
+        sig = tuple(getattr(op, f) for f in _SIG_FIELDS)
+        uid = sigs.setdefault(sig, len(sigs))
+        if uid == len(rows):
+            rows.append(op)
+        op_uid[i] = uid
+
+    def col(f: str, dtype: type = np.int64) -> np.ndarray:
+        return np.array([getattr(r, f) for r in rows], dtype=dtype)
+
+    # Causal attention skips masked blocks: model it by the mean keys per query row.
+    mean_keys = np.array([-(-r.score_elems // max(r.m, 1)) if r.causal else r.keys
+                          for r in rows], np.int64)
+    is_qk = np.array([r.kind == "attn_qk" for r in rows])
+    is_av = np.array([r.kind == "attn_av" for r in rows])
+
+    edges = [(index[u], index[v], float(d.get("bytes", 0))) for u, v, d in graph.graph.edges(data=True)]
+    e = np.array(edges, dtype=np.float64).reshape(-1, 3)
+    is_attn = np.array([r.kind in ("attn_qk", "attn_av") for r in rows])
+    return PhaseTable(
+        phase=graph.phase,
+        tokens=int(graph.meta.get("tokens", 1)),
+        u_kind=np.array([KIND_INDEX[r.kind] for r in rows], np.int64),
+        u_int8=np.array([r.dtype == "int8" for r in rows]),
+        u_batch=col("batch"), u_m=col("m"),
+        u_k=np.where(is_av, mean_keys, col("k")), u_n=np.where(is_qk, mean_keys, col("n")),
+        u_elems=col("elems"),
+        u_flops=col("flops", np.float64),
+        u_weight_bytes=col("weight_bytes", np.float64),
+        u_weight_read_bytes=col("weight_read_bytes", np.float64),
+        u_act_in_bytes=col("act_in_bytes", np.float64),
+        u_act_out_bytes=col("act_out_bytes", np.float64),
+        u_kv_read_bytes=col("kv_read_bytes", np.float64),
+        u_kv_write_bytes=col("kv_write_bytes", np.float64),
+        u_share=np.where(is_attn, share, 1).astype(np.int64),
+        op_uid=op_uid,
+        op_pos=np.array([name_pos[op.name] for op in ops], np.int64),
+        edge_src=e[:, 0].astype(np.int64), edge_dst=e[:, 1].astype(np.int64), edge_bytes=e[:, 2],
+    )
+
+
+def build_tables(workload: str, graphs: Sequence[OpGraph]) -> WorkloadTables:
+    """Flatten the phase graphs of one workload into :class:`WorkloadTables`.
+
+    Ops with the same name in several phases (the decoder's weights serve prefill and
+    decode) are one placement unit: they own their weights once.
+    """
+    names: list[str] = []
+    pos: dict[str, int] = {}
+    weight: list[float] = []
+    cost: list[float] = []
+    for g in graphs:
+        for op in g.ops:
+            if op.name not in pos:
+                pos[op.name] = len(names)
+                names.append(op.name)
+                weight.append(float(op.weight_bytes))
+                cost.append(0.0)
+            cost[pos[op.name]] += float(op.flops)
+            weight[pos[op.name]] = max(weight[pos[op.name]], float(op.weight_bytes))
+    meta = {g.phase: dict(g.meta) for g in graphs}
+    phases = {g.phase: _phase_table(g, pos) for g in graphs}
+    return WorkloadTables(workload=workload, op_names=tuple(names),
+                          op_weight_bytes=np.array(weight), op_cost=np.array(cost),
+                          phases=phases, params=int(graphs[0].meta.get("params", 0)) if graphs else 0,
+                          meta=meta)
