@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
 __all__ = [
     "Source",
     "TechNode",
@@ -117,7 +119,7 @@ class TechNode:
         """Clock ceiling at ``vdd_v`` by the alpha-power law (Sakurai & Newton 1990, alpha 1.3)."""
         alpha = 1.3
         def drive(v: float) -> float:
-            return max(v - self.vth_v, 0.0) ** alpha / v
+            return np.maximum(v - self.vth_v, 0.0) ** alpha / v
         return self.fmax_mhz * drive(vdd_v) / drive(self.vdd_nom_v)
 
     def dyn_energy_scale(self, vdd_v: float) -> float:
