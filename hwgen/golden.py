@@ -73,7 +73,8 @@ def fp32_values(bits: ArrayLike) -> NDArray[np.float32]:
 # --- the MAC datapath -------------------------------------------------------------------
 def fp16_to_fp32(h: ArrayLike) -> NDArray[np.uint32]:
     """``Fp16ToFp32``: exact widening; NaN becomes the canonical FP32 NaN."""
-    return _canon32(_u16(h).view(np.float16).astype(np.float32))
+    with np.errstate(all="ignore"):     # widening a signalling NaN raises "invalid"
+        return _canon32(_u16(h).view(np.float16).astype(np.float32))
 
 
 def fp32_to_fp16(f: ArrayLike) -> NDArray[np.uint16]:
@@ -84,9 +85,9 @@ def fp32_to_fp16(f: ArrayLike) -> NDArray[np.uint16]:
 
 def fp16_mul_fp32(a: ArrayLike, b: ArrayLike) -> NDArray[np.uint32]:
     """``Fp16MulFp32``: the exact FP32 product of two FP16 numbers (inf * 0 = NaN)."""
-    fa = _u16(a).view(np.float16).astype(np.float32)
-    fb = _u16(b).view(np.float16).astype(np.float32)
     with np.errstate(all="ignore"):
+        fa = _u16(a).view(np.float16).astype(np.float32)
+        fb = _u16(b).view(np.float16).astype(np.float32)
         return _canon32(fa * fb)
 
 

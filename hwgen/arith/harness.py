@@ -124,9 +124,13 @@ def _sat_corners():
 
 def _fp16_add_random(rng, n):
     a = v.fp16_random(rng, n)
-    # Half the b operands share a's exponent +-12 (alignment, cancellation, ties).
-    exp = np.clip(((a >> 10) & 31).astype(np.int64) + rng.integers(-12, 13, n), 0, 30)
-    near = ((rng.integers(0, 2, n) << 15) | (exp << 10) | rng.integers(0, 1024, n))
+    # Half the b operands lie within 12 binades of a, often with a's exponent and
+    # nearly its fraction (alignment, cancellation, ties).
+    offset = np.where(rng.random(n) < 0.3, 0, rng.integers(-12, 13, n))
+    exp = np.clip(((a >> 10) & 31).astype(np.int64) + offset, 0, 30)
+    frac = np.where(rng.random(n) < 0.5, (a.astype(np.int64) & 1023) ^ rng.integers(0, 8, n),
+                    rng.integers(0, 1024, n))
+    near = (rng.integers(0, 2, n) << 15) | (exp << 10) | frac
     b = np.where(rng.random(n) < 0.5, near, v.fp16_random(rng, n)).astype(np.uint16)
     return [a, b, rng.integers(0, 2, n, dtype=np.uint8)]
 

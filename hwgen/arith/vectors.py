@@ -66,9 +66,13 @@ def fp32_near(rng: np.random.Generator, ref: NDArray[np.uint32],
     cancellation and rounding in an adder rather than one operand swamping the other."""
     ref = np.asarray(ref, dtype=np.uint32)
     n = ref.shape[0]
-    exp = (ref >> 23).astype(np.int64) & 0xFF
-    exp = np.clip(exp + rng.integers(-spread, spread + 1, n), 0, 254)
-    # Half the time copy ref's fraction with a few low bits changed: near-cancellation.
+    # Exponent offset: 0 for 30 %, +-1 for 10 % (massive cancellation), else uniform.
+    pick = rng.random(n)
+    offset = np.where(pick < 0.3, 0, np.where(pick < 0.4, rng.choice([-1, 1], n),
+                                              rng.integers(-spread, spread + 1, n)))
+    exp = np.clip(((ref >> 23).astype(np.int64) & 0xFF) + offset, 0, 254)
+    # Half the time keep ref's fraction with a few low bits changed (near-cancellation,
+    # and with 1/64 probability exact cancellation when the signs differ).
     frac = rng.integers(0, 1 << 23, n, dtype=np.int64)
     close = rng.random(n) < 0.5
     frac = np.where(close, (ref.astype(np.int64) & 0x7FFFFF) ^ rng.integers(0, 64, n), frac)
