@@ -18,8 +18,9 @@ __all__ = ["DesignBatch", "from_designs"]
 class DesignBatch:
     """D designs: per-design ``[D]``, per-class ``[D, K]`` and per-group ``[D, G]`` arrays.
 
-    Unused class/group slots have ``k_count == 0`` / ``g_tiles == 0``. ``op_group[d, i]`` is
-    the group of op ``tables.op_names[i]`` in design d.
+    Unused class/group slots have ``k_count == 0`` / ``g_tiles == 0``. Groups are pipeline
+    stages over the workload's op order: group g of design d runs the ops at name positions
+    ``stage_end[d, g-1] <= i < stage_end[d, g]`` (``tables.op_names``).
     """
 
     clock_mhz: np.ndarray
@@ -47,7 +48,7 @@ class DesignBatch:
     g_hops: np.ndarray             # mean hop distance inside the group
     g_row: np.ndarray              # group centroid (for inter-group distances)
     g_col: np.ndarray
-    op_group: np.ndarray
+    stage_end: np.ndarray          # [D, G], non-decreasing along G
 
     def __len__(self) -> int:
         return len(self.clock_mhz)
@@ -67,9 +68,10 @@ class DesignBatch:
         out = {}
         for f in fields(DesignBatch):
             arrs = [getattr(b, f.name) for b in batches]
-            if arrs[0].ndim == 2 and f.name != "op_group":
+            if arrs[0].ndim == 2:
                 width = max(a.shape[1] for a in arrs)
-                arrs = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrs]
+                mode = "edge" if f.name == "stage_end" else "constant"
+                arrs = [np.pad(a, ((0, 0), (0, width - a.shape[1])), mode=mode) for a in arrs]
             out[f.name] = np.concatenate(arrs)
         return DesignBatch(**out)
 
@@ -77,10 +79,10 @@ class DesignBatch:
 def from_designs(designs: Sequence[Design], tables: WorkloadTables) -> DesignBatch:
     """Arrays for ``designs``; a design without placement gets :func:`default_placement`.
 
-    A design whose placement names another workload, or misses an op, is rejected with a
+    A design whose placement names another workload, misses an op, or is not a pipeline
+    (ops in workload order must map to non-decreasing groups) is rejected with a
     ValueError that names the problem.
     """
-    n_ops = len(tables.op_names)
     name_index = tables.name_index
     k_max = max(len(d.mesh.tile_classes) for d in designs)
     rows_k = {f: np.zeros((len(designs), k_max), np.int64) for f in
@@ -96,7 +98,7 @@ def from_designs(designs: Sequence[Design], tables: WorkloadTables) -> DesignBat
         placements.append(p)
     g_max = max(len(p.groups) for p in placements)
     g = {f: np.zeros((len(designs), g_max), float) for f in ("class", "tiles", "hops", "row", "col")}
-    op_group = np.zeros((len(designs), n_ops), np.int64)
+    stage_end = np.zeros((len(designs), g_max), np.int64)
     for i, (d, p) in enumerate(zip(designs, placements)):
         counts = d.mesh.class_counts()
         for k, t in enumerate(d.mesh.tile_classes):
@@ -118,7 +120,14 @@ def from_designs(designs: Sequence[Design], tables: WorkloadTables) -> DesignBat
         unknown = [n for n in p.op_group if n not in name_index]
         if unknown:
             raise ValueError(f"design {d.name!r} places unknown op {unknown[0]!r}")
-        op_group[i] = [p.op_group[n] for n in tables.op_names]
+        seq = np.array([p.op_group[n] for n in tables.op_names], np.int64)
+        back = np.flatnonzero(np.diff(seq) < 0)
+        if back.size:
+            j = int(back[0])
+            raise ValueError(f"design {d.name!r}: placement is not a pipeline: op "
+                             f"{tables.op_names[j + 1]!r} (group {seq[j + 1]}) follows "
+                             f"{tables.op_names[j]!r} (group {seq[j]})")
+        stage_end[i] = np.searchsorted(seq, np.arange(g_max), side="right")
     return DesignBatch(
         clock_mhz=np.array([d.clock_mhz for d in designs], float),
         vdd_v=np.array([np.nan if d.vdd_v is None else d.vdd_v for d in designs], float),
@@ -131,5 +140,5 @@ def from_designs(designs: Sequence[Design], tables: WorkloadTables) -> DesignBat
         channels=np.array([d.memory.channels for d in designs], np.int64),
         **{f"k_{f}": (a.astype(bool) if f == "wmem_rom" else a) for f, a in rows_k.items()},
         g_class=g["class"].astype(np.int64), g_tiles=g["tiles"].astype(np.int64),
-        g_hops=g["hops"], g_row=g["row"], g_col=g["col"], op_group=op_group,
+        g_hops=g["hops"], g_row=g["row"], g_col=g["col"], stage_end=stage_end,
     )

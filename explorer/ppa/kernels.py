@@ -120,14 +120,15 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
     u = np.clip(budget // np.maximum(vec, 1), 1, np.maximum(blocks, 1)).astype(np.int64)
 
     def body(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        units = np.stack(np.broadcast_arrays(k * vmac, k * vlsu, k * valu, k * vnet))
-        unit_max = units.max(axis=0)
+        kmac, klsu, kalu, knet = k * vmac, k * vlsu, k * valu, k * vnet
+        unit_max = np.maximum(np.maximum(kmac, klsu), np.maximum(kalu, knet))
         issue = np.maximum(np.maximum(_ceil_div(k * vec, vip), _ceil_div(LOOP_SCALARS, sip)),
                            _ceil_div(k * vec + LOOP_SCALARS, iw))
         cyc = np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES
-        # VMAC and VALU are compute; VLSU scratchpad; VNET network; issue-bound is compute.
-        which = np.argmax(units, axis=0)
-        code = np.where(issue >= unit_max, 0, np.choose(which, [0, 1, 0, 2]))
+        # VMAC and VALU are compute; VLSU scratchpad; VNET network; issue-bound is compute
+        # (ties go to the first of VMAC, VLSU, VALU, VNET).
+        code = np.where((issue >= unit_max) | (kmac == unit_max), 0,
+                        np.where(klsu == unit_max, 1, np.where(kalu == unit_max, 0, 2)))
         return np.where(k > 0, cyc, 0), code
 
     full, rem = blocks // u, blocks % u
@@ -157,80 +158,110 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     return cycles, code, instrs, mac, dmem_rows, b_rows
 
 
+def _cols(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Columns ``idx`` of an op-indexed array (broadcast columns pass through)."""
+    return a if a.shape[-1] == 1 else a[:, idx]
+
+
 def _gemm(t: TileArrays, rows: np.ndarray, red: np.ndarray, cols: np.ndarray,
           lanes: np.ndarray, src: np.ndarray, n_tiles: np.ndarray) -> tuple:
     """GEMM-like op [rows x red] @ [red x cols], column chunks of L split over ``n_tiles``.
 
     Rows go A at a time (one accumulator each): ``rows // A`` full groups and one group
-    of ``rows % A`` rows.
+    of ``rows % A`` rows. ``rows`` depends on the op only (``[1, U]``), so each of the two
+    parts is evaluated only for the ops that have it.
     """
     chunks = _ceil_div(_ceil_div(cols, lanes), n_tiles)           # column chunks per tile
     blocks = _ceil_div(red, lanes)
-    full = rows // C.ACCS
-    f = _gemm_part(t, np.full_like(rows, C.ACCS), blocks, lanes, src)
-    p = _gemm_part(t, rows % C.ACCS, blocks, lanes, src)
-    cycles, instrs, mac, dmem_rows, b_rows = (chunks * (full * a + b) for a, b in
-                                              zip((f[0], f[2], f[3], f[4], f[5]),
-                                                  (p[0], p[2], p[3], p[4], p[5])))
-    code = np.where(full > 0, f[1], p[1])
+    full, rem = rows // C.ACCS, rows % C.ACCS
+    shape = np.broadcast_shapes(chunks.shape, blocks.shape, src.shape, rows.shape)
+    acc = [np.zeros(shape, np.int64) for _ in range(5)]            # cycles instrs mac dmem b
+    code = np.zeros(shape, np.int64)
+    for first in (True, False):
+        idx = np.flatnonzero((full if first else rem)[0] > 0)
+        if not idx.size:
+            continue
+        r = np.full((1, idx.size), C.ACCS) if first else rem[:, idx]
+        part = _gemm_part(t, r, _cols(blocks, idx), _cols(lanes, idx), _cols(src, idx))
+        mult = full[:, idx] if first else 1
+        for a, p in zip(acc, (part[0], part[2], part[3], part[4], part[5])):
+            a[:, idx] += mult * p
+        # The limiting unit is that of the full row groups when there are any.
+        code[:, idx] = part[1] if first else np.where(full[:, idx] > 0, code[:, idx], part[1])
+    cycles, instrs, mac, dmem_rows, b_rows = (chunks * a for a in acc)
     wmem_rows = np.where(src == B_WMEM, b_rows, 0)
     net_rows = np.where(src == B_NET, b_rows, 0)
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
 
 
-def op_cost(t: TileArrays, kind: np.ndarray, int8: np.ndarray, batch: np.ndarray,
-            m: np.ndarray, k: np.ndarray, n: np.ndarray, elems: np.ndarray, share: np.ndarray,
-            n_tiles: np.ndarray, weights_offchip: np.ndarray, kv_offchip: np.ndarray) -> OpCost:
-    """Per-tile cycles and activity of each op on each group (see the module docstring).
-
-    ``n_tiles`` is the group size (``[D, G, 1]``); ``weights_offchip`` / ``kv_offchip`` are
-    per-design booleans (``[D, 1, 1]``) selecting the network as the B-operand source.
-    """
-    lanes = np.where(int8, C.lanes_int8(t.vlen), C.lanes_fp16(t.vlen))
-    is_mm = kind == KIND_INDEX["matmul"]
-    is_attn = (kind == KIND_INDEX["attn_qk"]) | (kind == KIND_INDEX["attn_av"])
-    # GEMM view. matmul: rows = batch*m tokens. Attention: one GEMM per (sequence, KV head)
-    # with the `share` query heads of the group as rows; those GEMMs are spread over tiles.
-    gemms = np.where(is_attn, np.maximum(batch // np.maximum(share, 1), 1), 1)
-    gemms_per_tile = _ceil_div(gemms, n_tiles)
-    tiles_per_gemm = np.maximum(n_tiles // np.maximum(gemms, 1), 1)
-    rows = np.where(is_attn, share * m, batch * m)
-    src = np.where(is_mm, np.where(weights_offchip, B_NET, B_WMEM),
-                   np.where(kv_offchip, B_NET, B_DMEM))
-    g = _gemm(t, np.maximum(rows, 1), np.maximum(k, 1), np.maximum(n, 1), lanes, src,
-              np.where(is_attn, tiles_per_gemm, n_tiles))
-    g_mult = np.where(is_attn, gemms_per_tile, 1)
-    gemm_cycles, gemm_code, gemm_instrs = g[0] * g_mult, g[1], g[2] * g_mult
-    gemm_mac, gemm_vlsu, gemm_wmem, gemm_net = (x * g_mult for x in g[3:])
-
-    # Element-wise kinds.
-    mix = np.zeros((5, len(KIND_INDEX)), np.int64)
-    for name, row in ELEMENTWISE_MIX.items():
-        mix[:, KIND_INDEX[name]] = row
-    vlsu_b, valu_b, vmac_b, nl_b, row_epi = (mix[i][kind] for i in range(5))
+def _elementwise(t: TileArrays, kind: np.ndarray, n: np.ndarray, elems: np.ndarray,
+                 lanes: np.ndarray, n_tiles: np.ndarray) -> tuple:
+    """Element-wise/row-wise ops: blocks of L elements with the mix of ELEMENTWISE_MIX."""
+    vlsu_b, valu_b, vmac_b, nl_b, row_epi = (_MIX[i][kind] for i in range(5))
     per_tile = _ceil_div(elems, n_tiles)
-    rowwise = np.isin(kind, [KIND_INDEX[x] for x in _ROWWISE])
+    rowwise = np.isin(kind, _ROWWISE_IDX)
     row_len = np.maximum(np.where(rowwise, n, per_tile), 1)
     rows_tile = np.where(rowwise, _ceil_div(per_tile, row_len), 1)
     blocks = _ceil_div(row_len, lanes)
-    ew_cycles, ew_code, ew_instrs = _loop(t, blocks, vmac_b, vlsu_b, valu_b + nl_b,
-                                          np.zeros_like(vlsu_b))
+    cycles, code, instrs = _loop(t, blocks, vmac_b, vlsu_b, valu_b + nl_b, np.zeros_like(vlsu_b))
     epi = np.where(rowwise, row_epi + C.reduce_latency(t.vlen) + C.VALU_LATENCY, 0)
-    ew_cycles = rows_tile * (ew_cycles + epi)
-    ew_instrs = rows_tile * (ew_instrs + row_epi)
-    ew_blocks = rows_tile * blocks
+    n_blocks = rows_tile * blocks
+    return (rows_tile * (cycles + epi), code, rows_tile * (instrs + row_epi),
+            n_blocks * vmac_b, n_blocks * valu_b, n_blocks * nl_b, n_blocks * vlsu_b)
 
-    gemm_like = is_mm | is_attn
-    lane_bits = np.where(int8, 8, 16)
-    cycles = np.where(gemm_like, gemm_cycles, ew_cycles)
-    return OpCost(
-        cycles=cycles,
-        bound=np.where(gemm_like, gemm_code, ew_code),
-        instrs=np.where(gemm_like, gemm_instrs, ew_instrs),
-        mac_lane_ops=np.where(gemm_like, gemm_mac, ew_blocks * vmac_b) * lanes,
-        valu_lane_ops=np.where(gemm_like, 0, ew_blocks * valu_b) * lanes,
-        nl_lane_ops=np.where(gemm_like, 0, ew_blocks * nl_b) * lanes,
-        dmem_bits=np.where(gemm_like, gemm_vlsu, ew_blocks * vlsu_b) * t.vlen,
-        wmem_bits=np.where(gemm_like, gemm_wmem * lanes * lane_bits, 0),
-        net_bits=np.where(gemm_like, gemm_net * lanes * lane_bits, 0),
-    )
+
+_MIX = np.zeros((5, len(KIND_INDEX)), np.int64)
+for _name, _row in ELEMENTWISE_MIX.items():
+    _MIX[:, KIND_INDEX[_name]] = _row
+_ROWWISE_IDX = [KIND_INDEX[x] for x in _ROWWISE]
+_GEMM_IDX = [KIND_INDEX["matmul"], KIND_INDEX["attn_qk"], KIND_INDEX["attn_av"]]
+
+
+def op_cost(t: TileArrays, kind: np.ndarray, int8: np.ndarray, batch: np.ndarray,
+            m: np.ndarray, k: np.ndarray, n: np.ndarray, elems: np.ndarray, share: np.ndarray,
+            n_tiles: np.ndarray, weights_offchip: np.ndarray, kv_offchip: np.ndarray) -> OpCost:
+    """Per-tile cycles and activity of each op on each group entry (module docstring).
+
+    Tile arrays and ``n_tiles`` are ``[E, 1]``, op arrays ``[1, U]``; ``weights_offchip`` /
+    ``kv_offchip`` (``[E, 1]``) select the network as the B-operand source.
+    """
+    shape = np.broadcast_shapes(t.vlen.shape, kind.shape)
+    lanes_all = np.where(int8, C.lanes_int8(t.vlen), C.lanes_fp16(t.vlen))
+    out = {f: np.zeros(shape, np.int64) for f in
+           ("cycles", "bound", "instrs", "mac", "valu", "nl", "dmem", "wmem", "net")}
+    gi = np.flatnonzero(np.isin(kind[0], _GEMM_IDX))
+    if gi.size:
+        kd, b_, m_, k_, n_, sh = (x[:, gi] for x in (kind, batch, m, k, n, share))
+        lanes = lanes_all[:, gi]
+        is_mm = kd == KIND_INDEX["matmul"]
+        is_attn = ~is_mm
+        # matmul: rows = batch*m tokens. Attention: one GEMM per (sequence, KV head) with
+        # the `share` query heads of the group as rows; those GEMMs are spread over tiles.
+        gemms = np.where(is_attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)
+        tiles_per_gemm = np.maximum(n_tiles // np.maximum(gemms, 1), 1)
+        rows = np.maximum(np.where(is_attn, sh * m_, b_ * m_), 1)
+        src = np.where(is_mm, np.where(weights_offchip, B_NET, B_WMEM),
+                       np.where(kv_offchip, B_NET, B_DMEM))
+        g = _gemm(t, rows, np.maximum(k_, 1), np.maximum(n_, 1), lanes, src,
+                  np.where(is_attn, tiles_per_gemm, n_tiles))
+        mult = np.where(is_attn, _ceil_div(gemms, n_tiles), 1)
+        lane_bits = np.where(int8[:, gi], 8, 16)
+        out["cycles"][:, gi] = g[0] * mult
+        out["bound"][:, gi] = g[1]
+        out["instrs"][:, gi] = g[2] * mult
+        out["mac"][:, gi] = g[3] * mult * lanes
+        out["dmem"][:, gi] = g[4] * mult * t.vlen
+        out["wmem"][:, gi] = g[5] * mult * lanes * lane_bits
+        out["net"][:, gi] = g[6] * mult * lanes * lane_bits
+    wi = np.flatnonzero(~np.isin(kind[0], _GEMM_IDX))
+    if wi.size:
+        lanes = lanes_all[:, wi]
+        e = _elementwise(t, kind[:, wi], n[:, wi], elems[:, wi], lanes, n_tiles)
+        out["cycles"][:, wi], out["bound"][:, wi], out["instrs"][:, wi] = e[0], e[1], e[2]
+        out["mac"][:, wi] = e[3] * lanes
+        out["valu"][:, wi] = e[4] * lanes
+        out["nl"][:, wi] = e[5] * lanes
+        out["dmem"][:, wi] = e[6] * t.vlen
+    return OpCost(cycles=out["cycles"], bound=out["bound"], instrs=out["instrs"],
+                  mac_lane_ops=out["mac"], valu_lane_ops=out["valu"], nl_lane_ops=out["nl"],
+                  dmem_bits=out["dmem"], wmem_bits=out["wmem"], net_bits=out["net"])

@@ -26,6 +26,8 @@ class PhaseTable:
     ``u_*`` arrays describe the U unique op signatures; ``op_uid[i]`` and ``op_pos[i]`` map
     the i-th op of the phase (topological order) to its signature and to its index in the
     workload-wide op-name list; ``edge_*`` arrays list producer -> consumer activations.
+    Placements are pipelines of contiguous ranges of name positions, so ``cum_*`` / ``cut_*``
+    tables give any stage's op counts and boundary traffic by two lookups.
     """
 
     phase: str
@@ -50,6 +52,9 @@ class PhaseTable:
     edge_src: np.ndarray         # op index within the phase
     edge_dst: np.ndarray
     edge_bytes: np.ndarray
+    cum_uid: np.ndarray          # [names + 1, U]: ops of each signature before a name position
+    cut_bits: np.ndarray         # [names + 1]: activation bits on edges crossing a cut there
+    cum_kv_bytes: np.ndarray     # [names + 1]: KV-cache bytes held by ops before a position
 
     @property
     def n_unique(self) -> int:
@@ -72,6 +77,7 @@ class WorkloadTables:
     op_names: tuple[str, ...]
     op_weight_bytes: np.ndarray   # per op name: weight storage it owns (bytes)
     op_cost: np.ndarray           # per op name: FLOPs summed over phases (placer balance)
+    cum_weight_bytes: np.ndarray  # [names + 1]: weight bytes owned by ops before a position
     phases: Mapping[str, PhaseTable]
     params: int
     meta: Mapping[str, Mapping[str, object]]   # per phase: the OpGraph meta
@@ -85,7 +91,7 @@ class WorkloadTables:
         return int(self.op_weight_bytes.sum())
 
 
-def _phase_table(graph: OpGraph, name_pos: Mapping[str, int]) -> PhaseTable:
+def _phase_table(graph: OpGraph, name_pos: Mapping[str, int], n_names: int) -> PhaseTable:
     ops: list[Op] = graph.ops
     heads = int(graph.meta.get("num_heads", 1) or 1)
     share = max(1, heads // max(1, int(graph.meta.get("num_kv_heads", heads) or heads)))
@@ -111,6 +117,18 @@ def _phase_table(graph: OpGraph, name_pos: Mapping[str, int]) -> PhaseTable:
 
     edges = [(index[u], index[v], float(d.get("bytes", 0))) for u, v, d in graph.graph.edges(data=True)]
     e = np.array(edges, dtype=np.float64).reshape(-1, 3)
+    op_pos = np.array([name_pos[op.name] for op in ops], np.int64)
+    # Cumulative tables over workload name positions (stages are contiguous name ranges).
+    onehot = np.zeros((n_names + 1, len(rows)), np.int64)
+    np.add.at(onehot, (op_pos + 1, op_uid), 1)
+    src_pos, dst_pos = op_pos[e[:, 0].astype(np.int64)], op_pos[e[:, 1].astype(np.int64)]
+    if (src_pos >= dst_pos).any():
+        raise ValueError(f"{graph.phase}: op order of the phase disagrees with the workload order")
+    cut = np.zeros(n_names + 2)
+    np.add.at(cut, src_pos + 1, e[:, 2] * 8)
+    np.add.at(cut, dst_pos + 1, -e[:, 2] * 8)
+    kv = np.zeros(n_names + 1)
+    np.add.at(kv, op_pos + 1, [float(op.kv_read_bytes) for op in ops])
     is_attn = np.array([r.kind in ("attn_qk", "attn_av") for r in rows])
     return PhaseTable(
         phase=graph.phase,
@@ -128,9 +146,10 @@ def _phase_table(graph: OpGraph, name_pos: Mapping[str, int]) -> PhaseTable:
         u_kv_read_bytes=col("kv_read_bytes", np.float64),
         u_kv_write_bytes=col("kv_write_bytes", np.float64),
         u_share=np.where(is_attn, share, 1).astype(np.int64),
-        op_uid=op_uid,
-        op_pos=np.array([name_pos[op.name] for op in ops], np.int64),
+        op_uid=op_uid, op_pos=op_pos,
         edge_src=e[:, 0].astype(np.int64), edge_dst=e[:, 1].astype(np.int64), edge_bytes=e[:, 2],
+        cum_uid=np.cumsum(onehot, axis=0), cut_bits=np.cumsum(cut)[:n_names + 1],
+        cum_kv_bytes=np.cumsum(kv),
     )
 
 
@@ -154,8 +173,9 @@ def build_tables(workload: str, graphs: Sequence[OpGraph]) -> WorkloadTables:
             cost[pos[op.name]] += float(op.flops)
             weight[pos[op.name]] = max(weight[pos[op.name]], float(op.weight_bytes))
     meta = {g.phase: dict(g.meta) for g in graphs}
-    phases = {g.phase: _phase_table(g, pos) for g in graphs}
+    phases = {g.phase: _phase_table(g, pos, len(names)) for g in graphs}
     return WorkloadTables(workload=workload, op_names=tuple(names),
                           op_weight_bytes=np.array(weight), op_cost=np.array(cost),
+                          cum_weight_bytes=np.concatenate([[0.0], np.cumsum(weight)]),
                           phases=phases, params=int(graphs[0].meta.get("params", 0)) if graphs else 0,
                           meta=meta)

@@ -1,0 +1,173 @@
+"""Timing and energy of one workload phase for a batch of designs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import contract as C
+from ..tech.node import TechNode
+from .kernels import OpCost, TileArrays, op_cost
+from .tables import KIND_INDEX, PhaseTable
+
+__all__ = ["Entries", "PhaseResult", "phase_result", "stage_counts", "entry_counts",
+           "NONLINEAR_ALU_OPS"]
+
+#: One exp/rcp/rsqrt lane op costs this many FP16 ALU ops (range reduction + polynomial).
+NONLINEAR_ALU_OPS = 4.0
+
+
+@dataclass(frozen=True)
+class Entries:
+    """The distinct (design, tile class, group size) combinations of a batch.
+
+    Op costs depend on a group only through its tile class and size, so they are computed
+    once per entry (``[E, U]``) and gathered to groups. ``of_group[d, g]`` is the entry of
+    group g of design d.
+    """
+
+    design: np.ndarray     # [E]
+    n: np.ndarray          # [E, 1] tiles in the group
+    tile: TileArrays       # each [E, 1]
+    of_group: np.ndarray   # [D, G]
+    flits_per_vec: np.ndarray  # [E, 1] packet flits carrying one vector register
+    w_off: np.ndarray      # [E, 1] bool
+    kv_off: np.ndarray     # [E, 1] bool
+    bw_cycle: np.ndarray   # [E, 1] off-chip bytes per cycle of the design
+    wmem_rom: np.ndarray   # [E, 1] bool
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """One phase for D designs (arrays ``[D]``)."""
+
+    tokens_per_s: np.ndarray
+    latency_s: np.ndarray          # one execution of the phase through all stages
+    energy_pj: np.ndarray          # dynamic energy of one execution
+    power_mw: np.ndarray           # dynamic + clock + leakage at this throughput
+    bound: np.ndarray              # index into BOUNDS
+    energy_breakdown_pj: dict[str, np.ndarray]
+    offchip_bytes_per_s: np.ndarray
+    group_cycles: np.ndarray       # [D, G]
+
+
+def _per_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
+    return np.bincount(design, weights=values, minlength=d_n)
+
+
+def stage_counts(cum: np.ndarray, stage_end: np.ndarray) -> np.ndarray:
+    """Per-stage totals of a cumulative table over name positions (``[D, G, ...]``)."""
+    start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
+    return cum[stage_end] - cum[start]
+
+
+def entry_counts(counts: np.ndarray, of_group: np.ndarray, e_n: int) -> np.ndarray:
+    """Sum ``[D, G, U]`` op counts over the groups of each entry -> ``[E, U]``."""
+    flat = of_group.ravel()
+    c = counts.reshape(len(flat), -1)
+    return np.stack([np.bincount(flat, weights=c[:, u], minlength=e_n)
+                     for u in range(c.shape[1])], axis=1)
+
+
+def phase_result(pt: PhaseTable, ent: Entries, counts: np.ndarray, count_e: np.ndarray,
+                 stage_end: np.ndarray, g_row: np.ndarray,
+                 g_col: np.ndarray, g_tiles: np.ndarray, g_hops: np.ndarray,
+                 node: TechNode, f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
+                 mem_pj_bit: np.ndarray, edge_hops: np.ndarray,
+                 static_mw: np.ndarray) -> PhaseResult:
+    """Timing and energy of phase ``pt`` for every design of the batch.
+
+    ``counts`` (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per
+    group and per entry (:func:`stage_counts`, :func:`entry_counts`).
+    """
+    d_n, g_n = g_tiles.shape
+
+    def op(a: np.ndarray) -> np.ndarray:
+        return a[None, :]
+
+    cost: OpCost = op_cost(ent.tile, op(pt.u_kind), op(pt.u_int8), op(pt.u_batch), op(pt.u_m),
+                           op(pt.u_k), op(pt.u_n), op(pt.u_elems), op(pt.u_share), ent.n,
+                           ent.w_off, ent.kv_off)
+    nf = ent.n.astype(float)
+    is_mm = op(pt.u_kind == KIND_INDEX["matmul"])
+    # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.
+    recv_bits = np.where(is_mm, op(pt.u_act_in_bytes) * 8 * (nf - 1) / np.maximum(nf, 1), 0.0)
+    noc = (recv_bits + cost.net_bits) / ent.tile.vlen * ent.flits_per_vec
+    # Streamed B operands are re-read once per group of A rows (one accumulator per row).
+    regroup = op(-(-np.where(pt.u_kind == KIND_INDEX["matmul"], pt.u_batch * pt.u_m,
+                             pt.u_share * pt.u_m) // C.ACCS))
+    off_bytes = (np.where(ent.w_off & is_mm, op(pt.u_weight_read_bytes) * regroup, 0.0)
+                 + np.where(ent.kv_off, op(pt.u_kv_read_bytes) * regroup
+                            + op(pt.u_kv_write_bytes), 0.0))
+    off = off_bytes / np.maximum(ent.bw_cycle, 1e-12)
+    compute = cost.cycles.astype(float)
+    busy = np.maximum(np.maximum(compute, noc), off)                      # [E, U]
+    code = np.where(off >= np.maximum(compute, noc), 3, np.where(noc > compute, 2, cost.bound))
+
+    # Stage totals: ops of each group are a contiguous range of the workload order.
+    busy_g = np.einsum("dgu,dgu->dg", counts, busy[ent.of_group])
+    ops_in_group = counts.sum(2)
+    sync = np.where(g_tiles > 1, 2 * np.ceil(g_hops) * C.HOP_CYCLES, 0.0)
+    # Activations crossing into a stage from the one before (skip connections are
+    # forwarded stage to stage); the receiving tiles each take their share.
+    start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
+    into = np.where((ops_in_group > 0) & (start > 0), pt.cut_bits[start], 0.0)
+    prev = np.maximum(np.arange(g_n) - 1, 0)
+    dist = np.abs(g_row - g_row[:, prev]) + np.abs(g_col - g_col[:, prev])
+    vlen_g = ent.tile.vlen[ent.of_group, 0]
+    x_g = np.where(into > 0, into / np.maximum(g_tiles, 1) / vlen_g
+                   * ent.flits_per_vec[ent.of_group, 0] + dist * C.HOP_CYCLES, 0.0)
+    group_cycles = busy_g + sync * ops_in_group + x_g
+
+    # Throughput and the limiting term.
+    step = group_cycles.sum(1)
+    bw_d = np.zeros(d_n)
+    bw_d[ent.design] = ent.bw_cycle[:, 0]
+    off_total = _per_design((count_e * off_bytes).sum(1), ent.design, d_n)
+    off_floor = off_total / np.maximum(bw_d, 1e-12)
+    rows_ix = np.arange(d_n)
+    if pt.phase == "prefill":
+        worst = np.argmax(group_cycles, axis=1)
+        e_w = ent.of_group[rows_ix, worst]
+        weighted = counts[rows_ix, worst] * busy[e_w]                     # [D, U]
+        per_code = np.stack([(weighted * (code[e_w] == c)).sum(1) for c in range(4)], 1)
+        bound = np.where(off_floor >= group_cycles.max(1), 3, np.argmax(per_code, axis=1))
+        period = np.maximum(group_cycles.max(1), off_floor)
+    else:
+        per_code = np.stack([_per_design((count_e * busy * (code == c)).sum(1), ent.design, d_n)
+                             for c in range(4)], 1)
+        bound = np.argmax(per_code, axis=1)
+        period = step
+    period = np.maximum(period, 1.0)
+    tokens_per_s = pt.tokens * f_hz / period
+
+    # Energy of one execution (pJ), per entry then per design.
+    nc = count_e * nf
+    mac_pj = np.where(op(pt.u_int8), node.int8_mac_pj, node.fp16_mac_pj)
+    wmem_pj = np.where(ent.wmem_rom, node.rom_read_pj_per_bit, node.sram_read_pj_per_bit)
+    sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
+    # Clock-gated vector registers/pipelines: clock + data energy per bit written.
+    reg_bits = cost.mac_lane_ops * 32 + (cost.valu_lane_ops + cost.nl_lane_ops) * 16 + cost.dmem_bits
+    per_entry = {
+        "compute": (nc * (cost.mac_lane_ops * mac_pj + (cost.valu_lane_ops + NONLINEAR_ALU_OPS
+                                                       * cost.nl_lane_ops) * node.fp16_alu_pj)).sum(1),
+        "sram": (nc * (cost.dmem_bits * sram_pj_bit + cost.wmem_bits * wmem_pj
+                       + cost.instrs * 32 * node.sram_read_pj_per_bit)).sum(1),
+        "control": (nc * (cost.instrs * node.instr_overhead_pj
+                          + reg_bits * 2 * node.flop_clock_fj * 1e-3)).sum(1),
+        # All-gathers forward operands tile to tile (one hop per received bit); streamed
+        # operands cross the mesh from the edge.
+        "noc": (nc * (recv_bits + cost.net_bits * edge_hops[ent.design][:, None])).sum(1),
+    }
+    parts = {k: _per_design(v, ent.design, d_n) for k, v in per_entry.items()}
+    parts["noc"] = (parts["noc"] + (into * np.maximum(dist, 1.0)).sum(1)) * hop_pj_bit
+    for k in ("compute", "sram", "control", "noc"):
+        parts[k] = parts[k] * dyn
+    parts["offchip"] = off_total * 8 * mem_pj_bit
+    energy = sum(parts.values())
+    power_mw = energy * 1e-12 * (f_hz / period) * 1e3 + static_mw
+    return PhaseResult(tokens_per_s=tokens_per_s, latency_s=np.maximum(step, 1.0) / f_hz,
+                       energy_pj=energy, power_mw=power_mw, bound=bound,
+                       energy_breakdown_pj=parts, offchip_bytes_per_s=off_total * f_hz / period,
+                       group_cycles=group_cycles)
