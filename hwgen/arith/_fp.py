@@ -8,7 +8,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
 __all__ = [
     "F16_NAN", "F16_INF", "F32_NAN", "F32_INF",
-    "leading_zeros", "rom", "fp16_normalise", "fp32_word",
+    "leading_zeros", "rom", "zext", "add", "sub", "shift_left", "fp16_normalise", "fp32_word",
 ]
 
 #: The one quiet NaN every unit returns (sign 0, quiet bit set, payload 0).
@@ -55,23 +55,67 @@ def rom(values: Sequence[int], index: Value) -> Value:
     return Array([Const(int(v), width) for v in values])[index]
 
 
-def fp16_normalise(m: Module, bits: Value) -> tuple[Signal, Signal]:
-    """Unbiased exponent E (signed) and fraction f (10 bits) with FP16 ``bits`` = 1.f * 2**E.
+def zext(v: Value, width: int) -> Value:
+    """Zero-extend ``v`` to ``width`` bits (``width >= len(v)``)."""
+    if width < len(v):
+        raise ValueError(f"cannot zero-extend a {len(v)}-bit value to {width} bits")
+    return Cat(v, Const(0, width - len(v))) if width > len(v) else v
 
-    Subnormals are normalised with a leading-zero count (E down to -24). Meaningless
+
+def add(width: int, *terms: Value | int) -> Value:
+    """Sum of unsigned ``terms`` modulo 2**width.
+
+    Exponent and fixed-point arithmetic here states its width instead of relying on
+    Amaranth's growth rules (``a - b`` of unsigned values is signed and one bit wider).
+    """
+    total = None
+    for term in terms:
+        term = Const(term, width) if isinstance(term, int) else zext(term, width)
+        total = term if total is None else (total + term)[:width]
+    return total
+
+
+def sub(width: int, a: Value | int, b: Value | int) -> Value:
+    """``a - b`` of unsigned operands modulo 2**width."""
+    a = Const(a, width) if isinstance(a, int) else zext(a, width)
+    b = Const(b, width) if isinstance(b, int) else zext(b, width)
+    return (a - b)[:width]
+
+
+def shift_left(v: Value, amount: Value) -> Value:
+    """``v << amount`` keeping ``len(v)`` bits: a log-depth mux stage per amount bit.
+
+    Amaranth's variable ``<<`` widens its result to len(v) + 2**len(amount) - 1 bits
+    (282 bits for a 27-bit value and an 8-bit amount); normalisers here only ever want
+    the low bits, so the stages drop what falls off the top.
+    """
+    width = len(v)
+    for i in range(len(amount)):
+        step = 1 << i
+        moved = Const(0, width) if step >= width else Cat(Const(0, step), v[:width - step])
+        v = Mux(amount[i], moved, v)
+    return v
+
+
+def fp16_normalise(m: Module, bits: Value) -> tuple[Signal, Signal]:
+    """(B, f) with FP16 ``bits`` = 1.f * 2**(B - 24); B unsigned in 0..39, f 10 bits.
+
+    Subnormals are normalised with a leading-zero count (unbiased exponent down to -24,
+    B = 0). The +24 offset keeps every later exponent computation unsigned. Meaningless
     for zero, infinity and NaN, which the callers handle separately.
     """
     exp, frac = bits[10:15], bits[:10]
     sig = Cat(frac, exp.any())
     lz = Signal(4)
-    e = Signal(signed(7))
+    biased = Signal(6)
     f = Signal(10)
     m.d.comb += [
         lz.eq(leading_zeros(sig)),
-        e.eq(Mux(exp.any(), exp, 1) - 15 - lz),
-        f.eq((sig << lz)[:10]),
+        # E = max(exp, 1) - 15 - lz, so B = E + 24 = max(exp, 1) + 9 - lz.
+        biased.eq(sub(6, add(6, Mux(exp.any(), exp, 1), 9), lz)),
+        f.eq(shift_left(sig, lz)[:10]),
     ]
-    return e, f
+    return biased, f
 
 
 def fp32_word(m: Module, sign: Value, exp_biased: Value, sig: Value,

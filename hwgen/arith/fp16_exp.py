@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from . import tables as t
-from ._fp import F16_INF, F16_NAN, fp32_word, rom
+from ._fp import F16_INF, F16_NAN, add, fp32_word, rom, sub
 from .fp32_to_fp16 import Fp32ToFp16
 
 __all__ = ["Fp16Exp"]
@@ -49,22 +49,23 @@ class Fp16Exp(wiring.Component):
         prod = Signal(11 + t.EXP_LOG2E.bit_length())
         y_mag = Signal(_F + 7)
         m.d.comb += [
-            e_path.eq(Mux(exp == 0, 1, Mux(exp > _MAX_E, _MAX_E, exp))),
-            shift.eq(24 + t.EXP_LOG2E_FRAC_BITS - _F - e_path),
+            e_path.eq(Mux(~exp.any(), 1, Mux(exp > Const(_MAX_E, 5), _MAX_E, exp))),
+            shift.eq(sub(5, 24 + t.EXP_LOG2E_FRAC_BITS - _F, e_path)),
             prod.eq(sig * t.EXP_LOG2E),
-            y_mag.eq(((prod >> shift) + 1) >> 1),
+            y_mag.eq(add(len(prod), prod >> shift, 1) >> 1),
         ]
         y = Signal(signed(_F + 8))
-        m.d.comb += y.eq(Mux(sign, -y_mag, y_mag))
+        m.d.comb += y.eq(Mux(sign, sub(len(y), 0, y_mag), y_mag))
         n = y[_F:].as_signed()                           # floor(y); f = y - n in [0, 1)
         seg = y[_SEG:_F]
         base = rom(t.EXP2_BASE, seg)
         diff = rom(t.EXP2_DIFF, seg)
         pow2 = Signal(t.TABLE_FRAC_BITS + 1)             # 2**f in [1, 2), scaled
-        m.d.comb += pow2.eq(base + ((diff * y[:_SEG] + (1 << (_SEG - 1))) >> _SEG))
+        corr = add(len(diff) + _SEG, diff * y[:_SEG], 1 << (_SEG - 1))[_SEG:]
+        m.d.comb += pow2.eq(add(len(pow2), base, corr))
 
         exp_b = Signal(8)
-        m.d.comb += exp_b.eq(n + 127)
+        m.d.comb += exp_b.eq(add(8, n.as_unsigned(), 127))   # n + 127 modulo 256
         m.submodules.narrow = narrow = Fp32ToFp16()
         m.d.comb += narrow.a.eq(fp32_word(m, Const(0, 1), exp_b, pow2, t.TABLE_FRAC_BITS))
 

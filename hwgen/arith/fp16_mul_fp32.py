@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._fp import F32_NAN, leading_zeros
+from ._fp import F32_NAN, add, leading_zeros, shift_left, sub
 
 __all__ = ["Fp16MulFp32"]
 
@@ -47,9 +47,9 @@ class Fp16MulFp32(wiring.Component):
         m.d.comb += [
             prod.eq(sig_a * sig_b),
             lz.eq(leading_zeros(prod)),
-            norm.eq((prod << lz)[:22]),
+            norm.eq(shift_left(prod, lz)),
         ]
-        exp = (exp_a + exp_b + 98 - lz)[:8]
+        exp = sub(8, add(8, exp_a, exp_b, 98), lz)
 
         a_nan = (ea == 31) & a[:10].any()
         b_nan = (eb == 31) & b[:10].any()

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from . import tables as t
-from ._fp import F16_INF, F16_NAN, fp16_normalise, fp32_word, rom
+from ._fp import F16_INF, F16_NAN, add, fp16_normalise, fp32_word, rom, sub
 from .fp32_to_fp16 import Fp32ToFp16
 
 __all__ = ["Fp16Rcp"]
@@ -37,19 +37,22 @@ class Fp16Rcp(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sign, exp, frac = self.a[15], self.a[10:15], self.a[:10]
-        e, f = fp16_normalise(m, self.a)
+        biased, f = fp16_normalise(m, self.a)          # a = 1.f * 2**(biased - 24)
         seg = f[_SEG:]
         base = rom(t.RCP_BASE, seg)
         diff = rom(t.RCP_DIFF, seg)
         recip = Signal(t.TABLE_FRAC_BITS + 1)            # 1/m in (1/2, 1], scaled
-        m.d.comb += recip.eq(base - ((diff * f[:_SEG] + (1 << (_SEG - 1))) >> _SEG))
+        corr = add(len(diff) + _SEG, diff * f[:_SEG], 1 << (_SEG - 1))[_SEG:]
+        m.d.comb += recip.eq(sub(len(recip), base, corr))
 
         one = ~f.any()                                   # m = 1: 1/m = 1 exactly
         sig = Signal(t.TABLE_FRAC_BITS + 1)
         exp_b = Signal(8)
         m.d.comb += [
             sig.eq(Mux(one, recip, recip << 1)),
-            exp_b.eq(Mux(one, 127 - e, 126 - e)),
+            # 1/a = (1/m) * 2**-E: biased exponent 127 - E = 151 - biased, or one less
+            # when 1/m < 1 is renormalised by the shift above.
+            exp_b.eq(Mux(one, sub(8, 151, biased), sub(8, 150, biased))),
         ]
         m.submodules.narrow = narrow = Fp32ToFp16()
         m.d.comb += narrow.a.eq(fp32_word(m, sign, exp_b, sig, t.TABLE_FRAC_BITS))

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from . import tables as t
-from ._fp import F16_INF, F16_NAN, fp16_normalise, fp32_word, rom
+from ._fp import F16_INF, F16_NAN, add, fp16_normalise, fp32_word, rom, sub
 from .fp32_to_fp16 import Fp32ToFp16
 
 __all__ = ["Fp16Rsqrt"]
@@ -37,22 +37,24 @@ class Fp16Rsqrt(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sign, exp, frac = self.a[15], self.a[10:15], self.a[:10]
-        e, f = fp16_normalise(m, self.a)
-        odd = e[0]
-        half_e = Signal.like(e)                          # a = m' * 4**half_e
-        m.d.comb += half_e.eq((e - odd) >> 1)
+        biased, f = fp16_normalise(m, self.a)          # a = 1.f * 2**(biased - 24)
+        odd = biased[0]                                  # parity of the exponent
+        half = biased[1:]                                # a = m' * 4**(half - 12)
         seg = Cat(f[_SEG:], odd)
         base = rom(t.RSQRT_BASE, seg)
         diff = rom(t.RSQRT_DIFF, seg)
         root = Signal(t.TABLE_FRAC_BITS + 1)             # 1/sqrt(m') in (1/2, 1], scaled
-        m.d.comb += root.eq(base - ((diff * f[:_SEG] + (1 << (_SEG - 1))) >> _SEG))
+        corr = add(len(diff) + _SEG, diff * f[:_SEG], 1 << (_SEG - 1))[_SEG:]
+        m.d.comb += root.eq(sub(len(root), base, corr))
 
         one = ~f.any() & ~odd                            # m' = 1: exactly 1
         sig = Signal(t.TABLE_FRAC_BITS + 1)
         exp_b = Signal(8)
         m.d.comb += [
             sig.eq(Mux(one, root, root << 1)),
-            exp_b.eq(Mux(one, 127 - half_e, 126 - half_e)),
+            # 1/sqrt(a) = (1/sqrt(m')) * 2**-(half - 12): biased exponent 139 - half,
+            # or one less when 1/sqrt(m') < 1 is renormalised.
+            exp_b.eq(Mux(one, sub(8, 139, half), sub(8, 138, half))),
         ]
         m.submodules.narrow = narrow = Fp32ToFp16()
         m.d.comb += narrow.a.eq(fp32_word(m, Const(0, 1), exp_b, sig, t.TABLE_FRAC_BITS))

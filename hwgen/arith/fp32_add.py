@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._fp import F32_INF, F32_NAN, leading_zeros
+from ._fp import F32_INF, F32_NAN, add, leading_zeros, shift_left, sub, zext
 
 __all__ = ["Fp32Add"]
 
@@ -51,13 +51,13 @@ class Fp32Add(wiring.Component):
         big = Cat(Const(0, 3), x[:23], ex.any())
         small = Cat(Const(0, 3), y[:23], ey.any())
         dist = Signal(5)                        # alignment shift, saturated at 27
-        diff = exp_x - exp_y
-        m.d.comb += dist.eq(Mux(diff > 27, 27, diff))
+        diff = sub(8, exp_x, exp_y)             # never negative: |x| >= |y|
+        m.d.comb += dist.eq(Mux(diff > Const(27, 8), 27, diff))
         shifted = Signal(27)
         lost = Signal()
         m.d.comb += [
             shifted.eq(small >> dist),
-            lost.eq((small & ~(Const((1 << 27) - 1, 27) << dist)[:27]).any()),
+            lost.eq((small & ~shift_left(Const((1 << 27) - 1, 27), dist)).any()),
         ]
         aligned = Cat(shifted[0] | lost, shifted[1:])
 
@@ -66,18 +66,18 @@ class Fp32Add(wiring.Component):
 
         # Normalise to the leading one at bit 26 with the exponent of that position.
         lz = Signal(5)
-        left = Signal(8)
+        left = Signal(5)
         norm = Signal(27)
         exp_n = Signal(9)
         m.d.comb += lz.eq(leading_zeros(total[:27]))
         with m.If(total[27]):
-            m.d.comb += [norm.eq(Cat(total[0] | total[1], total[2:28])), exp_n.eq(exp_x + 1)]
+            m.d.comb += [norm.eq(Cat(total[0] | total[1], total[2:28])), exp_n.eq(add(9, exp_x, 1))]
         with m.Else():
             # Stop at exponent 1: what is left unnormalised is a subnormal (hidden bit 0).
             m.d.comb += [
-                left.eq(Mux(lz < exp_x, lz, exp_x - 1)),
-                norm.eq((total[:27] << left)[:27]),
-                exp_n.eq(exp_x - left),
+                left.eq(Mux(zext(lz, 8) < exp_x, lz, sub(8, exp_x, 1))),
+                norm.eq(shift_left(total[:27], left)),
+                exp_n.eq(sub(9, exp_x, left)),
             ]
 
         sig = norm[3:27]
@@ -87,7 +87,7 @@ class Fp32Add(wiring.Component):
         # (exponent - 1) above the 24-bit significand: the hidden bit completes the
         # exponent field, and a carry out of rounding moves into it (up to infinity).
         packed = Signal(33)
-        m.d.comb += packed.eq(((exp_n - 1) << 23) + sig + round_up)
+        m.d.comb += packed.eq(add(33, Cat(Const(0, 23), sub(9, exp_n, 1)), sig, round_up))
 
         x_special = ex == 0xFF                  # the larger operand is inf or NaN
         any_nan = (((self.a[23:31] == 0xFF) & self.a[:23].any())
@@ -98,7 +98,7 @@ class Fp32Add(wiring.Component):
             m.d.comb += out.eq(F32_NAN)
         with m.Elif(x_special):
             m.d.comb += out.eq(x)
-        with m.Elif(packed >= F32_INF):
+        with m.Elif(packed >= Const(F32_INF, 33)):
             m.d.comb += out.eq(Cat(Const(F32_INF, 31), sx))
         with m.Elif(~total.any()):
             # Exact zero: +0 under round-to-nearest unless both operands are -0.

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._fp import F16_INF, F16_NAN
+from ._fp import F16_INF, F16_NAN, add, shift_left, sub
 
 __all__ = ["Fp32ToFp16"]
 
@@ -36,12 +36,13 @@ class Fp32ToFp16(wiring.Component):
         # the guard at 125 - exp. From 24 up every bit lies below the guard position, so
         # 24 stands for all larger shifts.
         guard_pos = Signal(5)
-        with m.If(exp >= 113):
+        normal = exp >= Const(113, 8)
+        with m.If(normal):
             m.d.comb += guard_pos.eq(12)
-        with m.Elif(exp <= 101):
+        with m.Elif(exp <= Const(101, 8)):
             m.d.comb += guard_pos.eq(24)
         with m.Else():
-            m.d.comb += guard_pos.eq(125 - exp)
+            m.d.comb += guard_pos.eq(sub(8, 125, exp))
 
         at_guard = Signal(12)                   # sig >> guard_pos: kept bits and guard
         kept = at_guard[1:]
@@ -49,7 +50,7 @@ class Fp32ToFp16(wiring.Component):
         sticky = Signal()
         m.d.comb += [
             at_guard.eq(sig >> guard_pos),
-            sticky.eq((sig & ~(Const(0xFF_FFFF, 24) << guard_pos)[:24]).any()),
+            sticky.eq((sig & ~shift_left(Const(0xFF_FFFF, 24), guard_pos)).any()),
         ]
         round_up = guard & (sticky | kept[0])
 
@@ -57,14 +58,14 @@ class Fp32ToFp16(wiring.Component):
         # bit adds the hidden bit into the exponent field; a subnormal (hidden bit 0,
         # exponent base 0) packs as-is, and a rounding carry moves into the exponent.
         base = Signal(8)
-        m.d.comb += base.eq(Mux(exp >= 113, exp - 113, 0))
+        m.d.comb += base.eq(Mux(normal, sub(8, exp, 113), 0))
         packed = Signal(19)
-        m.d.comb += packed.eq((base << 10) + kept + round_up)
+        m.d.comb += packed.eq(add(19, Cat(Const(0, 10), base), kept, round_up))
 
         out = Signal(16)
         with m.If((exp == 255) & frac.any()):
             m.d.comb += out.eq(F16_NAN)
-        with m.Elif((exp == 255) | (packed >= F16_INF)):
+        with m.Elif((exp == 255) | (packed >= Const(F16_INF, 19))):
             m.d.comb += out.eq(Cat(Const(F16_INF, 15), sign))
         with m.Else():
             m.d.comb += out.eq(Cat(packed[:15], sign))

