@@ -74,13 +74,13 @@ def default_placement(tables: WorkloadTables, mesh: MeshConfig, n_groups: int | 
     share matches each group's share of compute (tiles x lanes) and weight capacity.
 
     The cost of an op mixes its FLOPs share and (with weights on die) its weight-bytes
-    share half and half, so stages balance both the work and the WMEM they need. The
-    default number of groups is one per decoder layer (plus the vision encoder's layers),
-    capped by the number of tiles.
+    share half and half, so stages balance both the work and the WMEM they need. By
+    default (``n_groups`` None) there is one group per run of equal tile classes: every op
+    is split over as many tiles as possible, which serves batch-1 decode best; more groups
+    trade per-op parallelism for pipelining (prefill throughput) and less all-gather.
     """
     if n_groups is None:
-        meta = next(iter(tables.meta.values()), {})
-        n_groups = int(meta.get("n_decoder_layers", 1) or 1) + int(meta.get("n_vision_layers", 0) or 0)
+        n_groups = 1
     groups = default_groups(mesh, max(1, min(n_groups, mesh.n_tiles)))
     lanes = np.array([mesh.tile_at(*g.tiles[0]).lanes_fp16 * len(g) for g in groups], float)
     wmem = np.array([mesh.tile_at(*g.tiles[0]).wmem_kib * len(g) for g in groups], float)

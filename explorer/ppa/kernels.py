@@ -31,14 +31,15 @@ Kernels (L = lanes of the op's dtype, A = accumulators, R = rows in flight <= A)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .. import contract as C
-from .tables import KIND_INDEX
+from .kinds import KIND_INDEX
 
-__all__ = ["TileArrays", "OpCost", "op_cost", "LOOP_SCALARS", "KERNEL_IMEM_FRACTION",
+__all__ = ["TileArrays", "OpCost", "op_cost", "KernelPlan", "plan_kernels", "LOOP_SCALARS",
+           "KERNEL_IMEM_FRACTION",
            "ELEMENTWISE_MIX", "B_WMEM", "B_DMEM", "B_NET"]
 
 #: Scalar instructions closing every loop iteration: pointer bump, counter bump, branch.
@@ -104,6 +105,10 @@ class OpCost:
     wmem_bits: np.ndarray       # WMEM bits read
     net_bits: np.ndarray        # bits received through vrecv
 
+    def cols(self, sl: slice) -> OpCost:
+        """The ops ``sl`` (columns) of every array."""
+        return OpCost(*(getattr(self, f.name)[:, sl] for f in fields(self)))
+
 
 def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return -(-a // np.maximum(b, 1))
@@ -158,56 +163,45 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     return cycles, code, instrs, mac, dmem_rows, b_rows
 
 
-def _cols(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Columns ``idx`` of an op-indexed array (broadcast columns pass through)."""
-    return a if a.shape[-1] == 1 else a[:, idx]
-
-
-def _gemm(t: TileArrays, rows: np.ndarray, red: np.ndarray, cols: np.ndarray,
-          lanes: np.ndarray, src: np.ndarray, n_tiles: np.ndarray) -> tuple:
-    """GEMM-like op [rows x red] @ [red x cols], column chunks of L split over ``n_tiles``.
+def _gemm(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, src: np.ndarray,
+          n_tiles: np.ndarray) -> tuple:
+    """GEMM-like ops [rows x red] @ [red x cols], column chunks of L split over the tiles.
 
     Rows go A at a time (one accumulator each): ``rows // A`` full groups and one group
-    of ``rows % A`` rows. ``rows`` depends on the op only (``[1, U]``), so each of the two
-    parts is evaluated only for the ops that have it.
+    of ``rows % A`` rows; each part is evaluated only for the ops that have it.
     """
-    chunks = _ceil_div(_ceil_div(cols, lanes), n_tiles)           # column chunks per tile
-    blocks = _ceil_div(red, lanes)
-    full, rem = rows // C.ACCS, rows % C.ACCS
-    shape = np.broadcast_shapes(chunks.shape, blocks.shape, src.shape, rows.shape)
+    split = np.where(p.g_attn, np.maximum(n_tiles // p.g_gemms, 1), n_tiles)
+    chunks = _ceil_div(_ceil_div(p.g_cols, lanes), split)         # column chunks per tile
+    blocks = _ceil_div(p.g_red, lanes)
+    shape = chunks.shape
     acc = [np.zeros(shape, np.int64) for _ in range(5)]            # cycles instrs mac dmem b
     code = np.zeros(shape, np.int64)
-    for first in (True, False):
-        idx = np.flatnonzero((full if first else rem)[0] > 0)
+    for idx, r, mult in ((p.g_full_idx, C.ACCS, p.g_full[:, p.g_full_idx]),
+                         (p.g_rem_idx, p.g_rem[:, p.g_rem_idx], 1)):
         if not idx.size:
             continue
-        r = np.full((1, idx.size), C.ACCS) if first else rem[:, idx]
-        part = _gemm_part(t, r, _cols(blocks, idx), _cols(lanes, idx), _cols(src, idx))
-        mult = full[:, idx] if first else 1
-        for a, p in zip(acc, (part[0], part[2], part[3], part[4], part[5])):
-            a[:, idx] += mult * p
+        part = _gemm_part(t, r, blocks[:, idx], lanes[:, idx], src[:, idx])
+        for a, q in zip(acc, (part[0], part[2], part[3], part[4], part[5])):
+            a[:, idx] += mult * q
         # The limiting unit is that of the full row groups when there are any.
-        code[:, idx] = part[1] if first else np.where(full[:, idx] > 0, code[:, idx], part[1])
+        code[:, idx] = np.where(p.g_full[:, idx] > 0, code[:, idx], part[1])
     cycles, instrs, mac, dmem_rows, b_rows = (chunks * a for a in acc)
     wmem_rows = np.where(src == B_WMEM, b_rows, 0)
     net_rows = np.where(src == B_NET, b_rows, 0)
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
 
 
-def _elementwise(t: TileArrays, kind: np.ndarray, n: np.ndarray, elems: np.ndarray,
-                 lanes: np.ndarray, n_tiles: np.ndarray) -> tuple:
+def _elementwise(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, n_tiles: np.ndarray) -> tuple:
     """Element-wise/row-wise ops: blocks of L elements with the mix of ELEMENTWISE_MIX."""
-    vlsu_b, valu_b, vmac_b, nl_b, row_epi = (_MIX[i][kind] for i in range(5))
-    per_tile = _ceil_div(elems, n_tiles)
-    rowwise = np.isin(kind, _ROWWISE_IDX)
-    row_len = np.maximum(np.where(rowwise, n, per_tile), 1)
-    rows_tile = np.where(rowwise, _ceil_div(per_tile, row_len), 1)
+    per_tile = _ceil_div(p.w_elems, n_tiles)
+    row_len = np.maximum(np.where(p.w_rowwise, p.w_n, per_tile), 1)
+    rows_tile = np.where(p.w_rowwise, _ceil_div(per_tile, row_len), 1)
     blocks = _ceil_div(row_len, lanes)
-    cycles, code, instrs = _loop(t, blocks, vmac_b, vlsu_b, valu_b + nl_b, np.zeros_like(vlsu_b))
-    epi = np.where(rowwise, row_epi + C.reduce_latency(t.vlen) + C.VALU_LATENCY, 0)
+    cycles, code, instrs = _loop(t, blocks, p.w_vmac, p.w_vlsu, p.w_valu + p.w_nl, 0)
+    epi = np.where(p.w_rowwise, p.w_row_epi + C.reduce_latency(t.vlen) + C.VALU_LATENCY, 0)
     n_blocks = rows_tile * blocks
-    return (rows_tile * (cycles + epi), code, rows_tile * (instrs + row_epi),
-            n_blocks * vmac_b, n_blocks * valu_b, n_blocks * nl_b, n_blocks * vlsu_b)
+    return (rows_tile * (cycles + epi), code, rows_tile * (instrs + p.w_row_epi),
+            n_blocks * p.w_vmac, n_blocks * p.w_valu, n_blocks * p.w_nl, n_blocks * p.w_vlsu)
 
 
 _MIX = np.zeros((5, len(KIND_INDEX)), np.int64)
@@ -217,35 +211,83 @@ _ROWWISE_IDX = [KIND_INDEX[x] for x in _ROWWISE]
 _GEMM_IDX = [KIND_INDEX["matmul"], KIND_INDEX["attn_qk"], KIND_INDEX["attn_av"]]
 
 
-def op_cost(t: TileArrays, kind: np.ndarray, int8: np.ndarray, batch: np.ndarray,
-            m: np.ndarray, k: np.ndarray, n: np.ndarray, elems: np.ndarray, share: np.ndarray,
-            n_tiles: np.ndarray, weights_offchip: np.ndarray, kv_offchip: np.ndarray) -> OpCost:
+@dataclass(frozen=True)
+class KernelPlan:
+    """The op-only part of the kernel model for a fixed set of U ops (``[1, U']`` arrays).
+
+    ``g_*`` describe the GEMM-like ops (columns ``gi``), ``w_*`` the element-wise ones
+    (columns ``wi``). Built once per workload by :func:`plan_kernels`.
+    """
+
+    u: int
+    int8: np.ndarray
+    is_mm: np.ndarray
+    gi: np.ndarray
+    g_attn: np.ndarray
+    g_gemms: np.ndarray        # independent GEMMs (attention: sequences x KV heads)
+    g_rows: np.ndarray
+    g_red: np.ndarray
+    g_cols: np.ndarray
+    g_full: np.ndarray
+    g_rem: np.ndarray
+    g_full_idx: np.ndarray
+    g_rem_idx: np.ndarray
+    wi: np.ndarray
+    w_n: np.ndarray
+    w_elems: np.ndarray
+    w_rowwise: np.ndarray
+    w_vlsu: np.ndarray
+    w_valu: np.ndarray
+    w_vmac: np.ndarray
+    w_nl: np.ndarray
+    w_row_epi: np.ndarray
+
+
+def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.ndarray,
+                 k: np.ndarray, n: np.ndarray, elems: np.ndarray, share: np.ndarray) -> KernelPlan:
+    """Precompute the op-only quantities of :func:`op_cost` (1-D op arrays in)."""
+    gem = np.isin(kind, _GEMM_IDX)
+    gi, wi = np.flatnonzero(gem), np.flatnonzero(~gem)
+    kd, b_, m_, sh = kind[gi], batch[gi], m[gi], share[gi]
+    attn = kd != KIND_INDEX["matmul"]
+    # matmul: rows = batch*m tokens. Attention: one GEMM per (sequence, KV head) with the
+    # `share` query heads of the group as rows; those GEMMs are spread over tiles.
+    rows = np.maximum(np.where(attn, sh * m_, b_ * m_), 1)
+    full, rem = rows // C.ACCS, rows % C.ACCS
+    kw = kind[wi]
+
+    def row(a: np.ndarray) -> np.ndarray:
+        return np.asarray(a)[None, :]
+
+    return KernelPlan(
+        u=len(kind), int8=row(int8), is_mm=row(kind == KIND_INDEX["matmul"]), gi=gi,
+        g_attn=row(attn), g_gemms=row(np.where(attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)),
+        g_rows=row(rows), g_red=row(np.maximum(k[gi], 1)), g_cols=row(np.maximum(n[gi], 1)),
+        g_full=row(full), g_rem=row(rem), g_full_idx=np.flatnonzero(full > 0),
+        g_rem_idx=np.flatnonzero(rem > 0), wi=wi, w_n=row(n[wi]), w_elems=row(elems[wi]),
+        w_rowwise=row(np.isin(kw, _ROWWISE_IDX)), w_vlsu=row(_MIX[0][kw]), w_valu=row(_MIX[1][kw]),
+        w_vmac=row(_MIX[2][kw]), w_nl=row(_MIX[3][kw]), w_row_epi=row(_MIX[4][kw]))
+
+
+def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: np.ndarray,
+            kv_offchip: np.ndarray) -> OpCost:
     """Per-tile cycles and activity of each op on each group entry (module docstring).
 
-    Tile arrays and ``n_tiles`` are ``[E, 1]``, op arrays ``[1, U]``; ``weights_offchip`` /
-    ``kv_offchip`` (``[E, 1]``) select the network as the B-operand source.
+    Tile arrays and ``n_tiles`` are ``[E, 1]``; ``weights_offchip`` / ``kv_offchip``
+    (``[E, 1]``) select the network as the B-operand source. Returns ``[E, U]`` arrays.
     """
-    shape = np.broadcast_shapes(t.vlen.shape, kind.shape)
-    lanes_all = np.where(int8, C.lanes_int8(t.vlen), C.lanes_fp16(t.vlen))
+    shape = (t.vlen.shape[0], p.u)
+    lanes_all = np.where(p.int8, C.lanes_int8(t.vlen), C.lanes_fp16(t.vlen))
     out = {f: np.zeros(shape, np.int64) for f in
            ("cycles", "bound", "instrs", "mac", "valu", "nl", "dmem", "wmem", "net")}
-    gi = np.flatnonzero(np.isin(kind[0], _GEMM_IDX))
+    gi, wi = p.gi, p.wi
     if gi.size:
-        kd, b_, m_, k_, n_, sh = (x[:, gi] for x in (kind, batch, m, k, n, share))
         lanes = lanes_all[:, gi]
-        is_mm = kd == KIND_INDEX["matmul"]
-        is_attn = ~is_mm
-        # matmul: rows = batch*m tokens. Attention: one GEMM per (sequence, KV head) with
-        # the `share` query heads of the group as rows; those GEMMs are spread over tiles.
-        gemms = np.where(is_attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)
-        tiles_per_gemm = np.maximum(n_tiles // np.maximum(gemms, 1), 1)
-        rows = np.maximum(np.where(is_attn, sh * m_, b_ * m_), 1)
-        src = np.where(is_mm, np.where(weights_offchip, B_NET, B_WMEM),
+        src = np.where(p.is_mm[:, gi], np.where(weights_offchip, B_NET, B_WMEM),
                        np.where(kv_offchip, B_NET, B_DMEM))
-        g = _gemm(t, rows, np.maximum(k_, 1), np.maximum(n_, 1), lanes, src,
-                  np.where(is_attn, tiles_per_gemm, n_tiles))
-        mult = np.where(is_attn, _ceil_div(gemms, n_tiles), 1)
-        lane_bits = np.where(int8[:, gi], 8, 16)
+        g = _gemm(t, p, lanes, src, n_tiles)
+        mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), 1)
+        lane_bits = np.where(p.int8[:, gi], 8, 16)
         out["cycles"][:, gi] = g[0] * mult
         out["bound"][:, gi] = g[1]
         out["instrs"][:, gi] = g[2] * mult
@@ -253,10 +295,9 @@ def op_cost(t: TileArrays, kind: np.ndarray, int8: np.ndarray, batch: np.ndarray
         out["dmem"][:, gi] = g[4] * mult * t.vlen
         out["wmem"][:, gi] = g[5] * mult * lanes * lane_bits
         out["net"][:, gi] = g[6] * mult * lanes * lane_bits
-    wi = np.flatnonzero(~np.isin(kind[0], _GEMM_IDX))
     if wi.size:
         lanes = lanes_all[:, wi]
-        e = _elementwise(t, kind[:, wi], n[:, wi], elems[:, wi], lanes, n_tiles)
+        e = _elementwise(t, p, lanes, n_tiles)
         out["cycles"][:, wi], out["bound"][:, wi], out["instrs"][:, wi] = e[0], e[1], e[2]
         out["mac"][:, wi] = e[3] * lanes
         out["valu"][:, wi] = e[4] * lanes

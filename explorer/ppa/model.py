@@ -21,7 +21,7 @@ from ..tech import MAX_POWER_DENSITY_W_PER_MM2
 from ..tech.node import RETICLE_MM2, OffchipMemory, TechNode
 from .area import CHIP_OVERHEAD_FRACTION, tile_features, tile_flops, tile_logic_um2, tile_sram_um2
 from .batch import DesignBatch
-from .kernels import TileArrays
+from .kernels import TileArrays, op_cost
 from .phase import NONLINEAR_ALU_OPS, Entries, PhaseResult, entry_counts, phase_result, stage_counts
 from .tables import KIND_INDEX, PhaseTable, WorkloadTables
 
@@ -72,7 +72,8 @@ class PPAResult:
     area_breakdown_mm2: dict[str, np.ndarray]
     clock_power_mw: np.ndarray
     leakage_mw: np.ndarray
-    power_mw: np.ndarray           # the highest phase power (sustained peak)
+    power_mw: np.ndarray           # the highest phase power (sustained peak), memory devices included
+    die_power_mw: np.ndarray       # the same without the energy spent in off-chip memory devices
     peak_flops_per_s: np.ndarray
     offchip_bytes_per_s: np.ndarray  # available off-chip bandwidth
     kv_offchip: np.ndarray
@@ -174,16 +175,21 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     imem_need = (C.ACCS + C.lanes_fp16(batch.k_vlen) * (1 + C.ACCS)) + 32
     violations |= np.where(((cnt > 0) & (imem_need > batch.k_imem_kib * 256)).any(1), 128, 0)
     ent = replace(ent, kv_off=kv_offchip[ed][:, None])
+    cost = op_cost(ent.tile, tables.plan, ent.n, ent.w_off, ent.kv_off)
 
     # ---- phases -----------------------------------------------------------------------
     phases: dict[str, PhaseResult] = {}
     for name, pt in tables.phases.items():
         phases[name] = phase_result(
-            pt, ent, counts[name], count_e[name], batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops,
+            pt, cost.cols(tables.phase_cols[name]), ent, counts[name], count_e[name], batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops,
             node, f_hz, dyn, hop_pj_bit, mem("pj_per_bit"),
             (batch.rows + batch.cols) / 2.0, clock_mw + leakage_mw)
     power_mw = np.max(np.stack([p.power_mw for p in phases.values()]), axis=0)
-    violations |= np.where(power_mw * 1e-3 / np.maximum(area_mm2, 1e-9)
+    # The die's own power excludes the energy spent inside the off-chip memory devices.
+    die_mw = np.max(np.stack([p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9
+                              * p.tokens_per_s / np.maximum(tables.phases[n].tokens, 1)
+                              for n, p in phases.items()]), axis=0)
+    violations |= np.where(die_mw * 1e-3 / np.maximum(area_mm2, 1e-9)
                            > MAX_POWER_DENSITY_W_PER_MM2, 2, 0)
     int8 = any(bool(pt.u_int8.any()) for pt in tables.phases.values())
     lanes = C.lanes_int8(batch.k_vlen) if int8 else C.lanes_fp16(batch.k_vlen)
@@ -192,7 +198,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
         area_breakdown_mm2={"logic": logic_mm2, "sram": sram_mm2, "wmem": wmem_mm2,
                             "phy": phy_mm2 + ctrl_mm2,
                             "overhead": core_mm2 * CHIP_OVERHEAD_FRACTION},
-        clock_power_mw=clock_mw, leakage_mw=leakage_mw, power_mw=power_mw,
+        clock_power_mw=clock_mw, leakage_mw=leakage_mw, power_mw=power_mw, die_power_mw=die_mw,
         peak_flops_per_s=(cnt * 2 * lanes).sum(1) * f_hz,
         offchip_bytes_per_s=offchip_bw, kv_offchip=kv_offchip, violations=violations,
         fmax_mhz=fmax,
@@ -233,8 +239,8 @@ def _entry_class(batch: DesignBatch, ent: Entries) -> np.ndarray:
 def _working_set(pt: PhaseTable, ent: Entries, present: np.ndarray) -> np.ndarray:
     """Largest per-tile DMEM working set of the ops of each entry (bytes, double-buffered).
 
-    GEMMs hold A rows of input and of their output slice; element-wise ops 4 rows (or 4
-    vectors) of their share; everything else streams.
+    GEMMs hold A rows of input and of their (double-buffered) output slice; element-wise
+    ops 4 rows (or 4 vectors) of their share, double-buffered; everything else streams.
     """
     gemm = ((pt.u_kind == KIND_INDEX["matmul"]) | (pt.u_kind == KIND_INDEX["attn_qk"])
             | (pt.u_kind == KIND_INDEX["attn_av"]))[None, :]
@@ -242,5 +248,5 @@ def _working_set(pt: PhaseTable, ent: Entries, present: np.ndarray) -> np.ndarra
     n_slice = -(-pt.u_n[None, :] // np.maximum(ent.n, 1))
     ew = np.minimum(-(-pt.u_elems[None, :] // np.maximum(ent.n, 1)),
                     4 * np.maximum(pt.u_n[None, :], C.lanes_fp16(ent.tile.vlen)))
-    per_op = np.where(gemm, 2 * rows * (pt.u_k[None, :] + n_slice) * 2, 2 * ew * 2)
+    per_op = np.where(gemm, rows * (pt.u_k[None, :] + 2 * n_slice) * 2, 2 * ew * 2)
     return np.where(present, per_op, 0).max(axis=1).astype(float)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import contract as C
 from ..tech.node import TechNode
-from .kernels import OpCost, TileArrays, op_cost
+from .kernels import OpCost, TileArrays
 from .tables import KIND_INDEX, PhaseTable
 
 __all__ = ["Entries", "PhaseResult", "phase_result", "stage_counts", "entry_counts",
@@ -70,7 +70,7 @@ def entry_counts(counts: np.ndarray, of_group: np.ndarray, e_n: int) -> np.ndarr
                      for u in range(c.shape[1])], axis=1)
 
 
-def phase_result(pt: PhaseTable, ent: Entries, counts: np.ndarray, count_e: np.ndarray,
+def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray, count_e: np.ndarray,
                  stage_end: np.ndarray, g_row: np.ndarray,
                  g_col: np.ndarray, g_tiles: np.ndarray, g_hops: np.ndarray,
                  node: TechNode, f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
@@ -78,17 +78,15 @@ def phase_result(pt: PhaseTable, ent: Entries, counts: np.ndarray, count_e: np.n
                  static_mw: np.ndarray) -> PhaseResult:
     """Timing and energy of phase ``pt`` for every design of the batch.
 
-    ``counts`` (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per
-    group and per entry (:func:`stage_counts`, :func:`entry_counts`).
+    ``cost`` is the kernel model of the phase's ops on every entry (``[E, U]``); ``counts``
+    (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per group and per
+    entry (:func:`stage_counts`, :func:`entry_counts`).
     """
     d_n, g_n = g_tiles.shape
 
     def op(a: np.ndarray) -> np.ndarray:
         return a[None, :]
 
-    cost: OpCost = op_cost(ent.tile, op(pt.u_kind), op(pt.u_int8), op(pt.u_batch), op(pt.u_m),
-                           op(pt.u_k), op(pt.u_n), op(pt.u_elems), op(pt.u_share), ent.n,
-                           ent.w_off, ent.kv_off)
     nf = ent.n.astype(float)
     is_mm = op(pt.u_kind == KIND_INDEX["matmul"])
     # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.

@@ -102,6 +102,7 @@ def summarize(result: PPAResult, i: int = 0) -> dict[str, Any]:
         label = "encode_tokens_per_s" if name == "encode" else f"{name}_tokens_per_s"
         out[label] = _f(ph.tokens_per_s, i)
     out["power_mw"] = _f(result.power_mw, i)
+    out["die_power_mw"] = _f(result.die_power_mw, i)
     out["area_mm2"] = _f(result.area_mm2, i)
     dec = result.phases.get("decode")
     if dec is not None:

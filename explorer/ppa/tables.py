@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..workloads.graph import OP_KINDS, Op, OpGraph
+from ..workloads.graph import Op, OpGraph
+from .kernels import KernelPlan, plan_kernels
 
 __all__ = ["PhaseTable", "WorkloadTables", "build_tables", "KIND_INDEX"]
 
-KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
+from .kinds import KIND_INDEX
 
 #: Op fields that define an op's cost; ops equal in all of them are collapsed into one row.
 _SIG_FIELDS = ("kind", "dtype", "batch", "m", "k", "n", "elems", "flops", "weight_bytes",
@@ -79,6 +80,8 @@ class WorkloadTables:
     op_cost: np.ndarray           # per op name: FLOPs summed over phases (placer balance)
     cum_weight_bytes: np.ndarray  # [names + 1]: weight bytes owned by ops before a position
     phases: Mapping[str, PhaseTable]
+    plan: KernelPlan              # the kernel model of every phase's ops, phases concatenated
+    phase_cols: Mapping[str, slice]  # columns of each phase in ``plan``
     params: int
     meta: Mapping[str, Mapping[str, object]]   # per phase: the OpGraph meta
 
@@ -174,8 +177,18 @@ def build_tables(workload: str, graphs: Sequence[OpGraph]) -> WorkloadTables:
             weight[pos[op.name]] = max(weight[pos[op.name]], float(op.weight_bytes))
     meta = {g.phase: dict(g.meta) for g in graphs}
     phases = {g.phase: _phase_table(g, pos, len(names)) for g in graphs}
+    cols, at = {}, 0
+    for name, pt in phases.items():
+        cols[name] = slice(at, at + pt.n_unique)
+        at += pt.n_unique
+
+    def cat(f: str) -> np.ndarray:
+        return np.concatenate([getattr(pt, f) for pt in phases.values()])
+
+    plan = plan_kernels(cat("u_kind"), cat("u_int8"), cat("u_batch"), cat("u_m"), cat("u_k"),
+                        cat("u_n"), cat("u_elems"), cat("u_share"))
     return WorkloadTables(workload=workload, op_names=tuple(names),
                           op_weight_bytes=np.array(weight), op_cost=np.array(cost),
                           cum_weight_bytes=np.concatenate([[0.0], np.cumsum(weight)]),
-                          phases=phases, params=int(graphs[0].meta.get("params", 0)) if graphs else 0,
+                          phases=phases, plan=plan, phase_cols=cols, params=int(graphs[0].meta.get("params", 0)) if graphs else 0,
                           meta=meta)

@@ -1,0 +1,208 @@
+"""The analytical PPA model against hand computations and physical bounds."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from explorer import contract as C
+from explorer.design import Design, MemoryConfig, MeshConfig, TileConfig
+from explorer.placement import default_placement
+from explorer.ppa.kernels import KERNEL_IMEM_FRACTION, LOOP_SCALARS, TileArrays, op_cost, plan_kernels
+from explorer.ppa.kinds import KIND_INDEX
+from explorer.ppa.problem import Problem, summarize
+from explorer.ppa.sample import random_design
+
+
+@lru_cache(maxsize=None)
+def problem(workload: str, node: str) -> Problem:
+    return Problem(workload, node)
+
+
+def tile_arrays(t: TileConfig) -> TileArrays:
+    a = {f: np.array([[getattr(t, f)]]) for f in
+         ("vlen", "fetch", "stations", "xdp", "vdp", "xr_wp", "vr_wp", "imem_kib")}
+    return TileArrays(**a)
+
+
+def one_op(t: TileConfig, kind: str, *, batch=1, m=1, k=0, n=0, elems=0, share=1, tiles=1,
+           w_off=False, kv_off=False):
+    plan = plan_kernels(np.array([KIND_INDEX[kind]]), np.array([False]), np.array([batch]),
+                        np.array([m]), np.array([k]), np.array([n]), np.array([elems]),
+                        np.array([share]))
+    return op_cost(tile_arrays(t), plan, np.array([[tiles]]), np.array([[w_off]]),
+                   np.array([[kv_off]]))
+
+
+def test_gemv_cycles_match_hand_count():
+    # y[16] = W[16 x 64] x[64] on one tile, VLEN 128 (8 FP16 lanes), single issue.
+    t = TileConfig(fetch=1, vlen=128, stations=4, xdp=1, vdp=1, xr_wp=1, vr_wp=1,
+                   dmem_kib=16, imem_kib=1, wmem_kib=16)
+    cost = one_op(t, "matmul", k=64, n=16)
+    # Hand count: 2 chunks of 8 outputs; each 8 blocks of (vld + 8 vmacw) = 9 vector
+    # instructions; a quarter of 256 IMEM words holds 64 // 9 = 7 blocks per iteration.
+    # Body of 7 blocks: 63 vector + 3 loop instructions at one per cycle = 66, + 2 bubble.
+    # Remainder of 1 block: 9 + 3 = 12 cycles + 2 bubble. Epilogue (wset, vzero, vcvt,
+    # vst = 4 instructions) + MAC drain 3 + load latency 2 = 9.
+    per_chunk = (66 + 2) + (12 + 2) + 4 + 3 + 2
+    assert cost.cycles[0, 0] == 2 * per_chunk == 182
+    assert cost.mac_lane_ops[0, 0] == 2 * 8 * 8 * 8          # 2 chunks x 64 vmacw x 8 lanes
+    assert cost.wmem_bits[0, 0] == 2 * 64 * 128               # one WMEM row per vmacw
+    assert cost.bound[0, 0] == 0                              # issue-bound counts as compute
+    assert 64 // 9 == int(256 * KERNEL_IMEM_FRACTION) // 9 and LOOP_SCALARS == 3
+
+
+def test_gemv_wide_issue_is_vmac_bound():
+    # With 4-wide issue the 8 vmacw of a block dominate: 8 cycles per block.
+    t = TileConfig(fetch=4, vlen=128, stations=8, xdp=1, vdp=3, dmem_kib=16, imem_kib=4, wmem_kib=16)
+    cost = one_op(t, "matmul", k=64, n=8)
+    u = min(8, int(1024 * KERNEL_IMEM_FRACTION) // 9)         # all 8 blocks unrolled
+    body = max(8 * u, u, math.ceil((9 * u + 3) / 4)) + C.BRANCH_PENALTY_CYCLES
+    assert cost.cycles[0, 0] == body + 4 + C.MAC_LATENCY + C.LOAD_LATENCY
+
+
+@pytest.mark.parametrize("kind", ["matmul", "attn_qk", "add", "softmax", "rmsnorm", "silu_mul"])
+def test_more_lanes_never_slower_on_compute_bound_ops(kind):
+    shapes = {"matmul": dict(batch=1, m=8, k=512, n=512), "attn_qk": dict(batch=8, m=1, k=64, n=512, share=4),
+              "add": dict(elems=8192), "softmax": dict(elems=8192, n=512),
+              "rmsnorm": dict(elems=8192, n=1024), "silu_mul": dict(elems=8192)}[kind]
+    prev = math.inf
+    for vlen in (128, 256, 512, 1024, 2048):
+        t = TileConfig(fetch=8, vlen=vlen, stations=16, xdp=2, vdp=4, xr_wp=2, vr_wp=2,
+                       dmem_kib=512, imem_kib=128, wmem_kib=16)
+        cycles = one_op(t, kind, **shapes).cycles[0, 0]
+        assert cycles <= prev, f"{kind}: VLEN {vlen} takes {cycles} cycles > {prev}"
+        prev = cycles
+
+
+def _random_designs(seed: int, workload: str, node: str, n: int) -> list[Design]:
+    p = problem(workload, node)
+    rng = np.random.default_rng(seed)
+    return [random_design(rng, p.tech.name, p.tech.fmax_mhz, max_side=12) for _ in range(n)]
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31))
+def test_rooflines_over_random_designs(seed):
+    p = problem("llama3.1-8b", "7nm")
+    designs = _random_designs(seed, "llama3.1-8b", "7nm", 24)
+    r = p.evaluate(designs)
+    for name, ph in r.phases.items():
+        flops_per_token = p.tables.phases[name].flops / p.tables.phases[name].tokens
+        # Tokens/s never above peak compute / FLOPs per token.
+        assert (ph.tokens_per_s * flops_per_token <= r.peak_flops_per_s * (1 + 1e-9)).all(), name
+    dec = r.phases["decode"]
+    pt = p.tables.phases["decode"]
+    mm = pt.u_kind[pt.op_uid] == KIND_INDEX["matmul"]
+    streamed = pt.u_weight_read_bytes[pt.op_uid][mm].sum()      # every matmul weight, once
+    off = np.array([d.memory.weights == "off_chip" for d in designs])
+    # Decode with streamed weights never beats the weight-streaming bandwidth bound.
+    bound = r.offchip_bytes_per_s / streamed * pt.tokens
+    assert (dec.tokens_per_s[off] <= bound[off] * (1 + 1e-9)).all()
+    for x in (r.area_mm2, r.power_mw, dec.tokens_per_s, dec.energy_pj):
+        assert np.isfinite(x).all() and (x > 0).all()
+
+
+def test_more_sram_never_less_area():
+    p = problem("smolvlm-256m", "28nm")
+    base = TileConfig(vlen=256, dmem_kib=64, imem_kib=8, wmem_kib=1024)
+    areas = []
+    for dmem in (16, 32, 64, 128, 256, 512):
+        t = TileConfig(vlen=256, dmem_kib=dmem, imem_kib=8, wmem_kib=1024)
+        d = Design("a", "28nm", MeshConfig.uniform(2, 2, t), clock_mhz=10.0)
+        areas.append(float(p.evaluate([d]).area_mm2[0]))
+    assert areas == sorted(areas) and areas[-1] > areas[0]
+    assert base.dmem_kib == 64
+
+
+def test_smaller_node_never_more_compute_energy_at_equal_vdd():
+    t = TileConfig(vlen=512, dmem_kib=128, imem_kib=8, wmem_kib=0)
+    energies = []
+    for node in ("28nm", "22nm", "14nm", "10nm", "7nm", "5nm", "3nm"):
+        p = problem("smolvlm-256m", node)
+        d = Design("e", node, MeshConfig.uniform(2, 2, t), MemoryConfig("off_chip", "lpddr5x", 1),
+                   clock_mhz=10.0, vdd_v=0.7)
+        energies.append(float(p.evaluate([d]).phases["decode"].energy_breakdown_pj["compute"][0]))
+    assert all(a >= b for a, b in zip(energies, energies[1:])), energies
+
+
+def test_llama_weights_on_a_3nm_die_are_infeasible_and_say_why():
+    p = problem("llama3.1-8b", "3nm")
+    t = TileConfig(vlen=2048, dmem_kib=256, imem_kib=16, wmem_kib=8 * 1024)    # 8 GiB of ROM in all
+    d = Design("onchip", "3nm", MeshConfig.uniform(32, 32, t), clock_mhz=1000.0)
+    r = p.evaluate([d])
+    assert not r.feasible[0]
+    reasons = r.reasons(0)
+    assert "die area above the reticle limit" in reasons
+    assert "weights do not fit the WMEM of their tile group" in reasons
+
+
+def test_clock_above_fmax_is_infeasible():
+    p = problem("smolvlm-256m", "28nm")
+    t = TileConfig(vlen=256, dmem_kib=256, imem_kib=8, wmem_kib=0)
+    ok = Design("ok", "28nm", MeshConfig.uniform(2, 2, t), MemoryConfig("off_chip", "lpddr5x", 2),
+                clock_mhz=250.0)
+    fast = ok.with_(name="fast", clock_mhz=400.0)
+    low_v = ok.with_(name="lowv", vdd_v=0.6)                  # fmax(0.6 V) < 250 MHz
+    r = p.evaluate([ok, fast, low_v])
+    assert "clock above the node's fmax at this supply" not in r.reasons(0)
+    assert "clock above the node's fmax at this supply" in r.reasons(1)
+    assert "clock above the node's fmax at this supply" in r.reasons(2)
+
+
+def test_default_placement_is_a_pipeline_of_single_class_groups():
+    p = problem("smolvlm-256m", "28nm")
+    a, b = TileConfig(vlen=256, wmem_kib=4096), TileConfig(vlen=512, wmem_kib=8192)
+    grid = ((0, 0, 0), (1, 1, 1), (0, 0, 0))
+    mesh = MeshConfig(3, 3, (a, b), grid)
+    pl = default_placement(p.tables, mesh, n_groups=4)
+    assert set(pl.op_group) == set(p.tables.op_names)
+    seq = [pl.op_group[n] for n in p.tables.op_names]
+    assert seq == sorted(seq)
+    for g in pl.groups:
+        assert len({mesh.class_grid[r][c] for r, c in g.tiles}) == 1
+    assert sum(len(g) for g in pl.groups) == 9
+
+
+def test_non_pipeline_placement_is_rejected():
+    p = problem("smolvlm-256m", "28nm")
+    t = TileConfig(vlen=256, wmem_kib=65536)
+    mesh = MeshConfig.uniform(2, 2, t)
+    pl = default_placement(p.tables, mesh, n_groups=2)
+    names = p.tables.op_names
+    swapped = dict(pl.op_group)
+    swapped[names[0]], swapped[names[-1]] = pl.op_group[names[-1]], pl.op_group[names[0]]
+    d = Design("x", "28nm", mesh, placement=type(pl)(pl.workload, pl.groups, swapped), clock_mhz=10.0)
+    from explorer.errors import InputError
+    with pytest.raises(InputError, match=r"placement is not a pipeline"):
+        p.evaluate([d])
+
+
+def test_summary_has_the_headline_keys():
+    p = problem("llama3.1-8b", "3nm")
+    d = Design.from_json("examples/llama3.1-8b_3nm_hp.json")
+    s = summarize(p.evaluate([d]))
+    for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "power_mw", "area_mm2",
+                "energy_pj_per_token", "peak_flops_per_s", "offchip_bytes_per_s", "bound"):
+        assert key in s
+    assert s["feasible"] and s["bound"]["decode"] in ("offchip", "noc")
+    # Decode streams every weight once per token: energy >= weight bits x memory pJ/bit.
+    hbm = p.offchip[4]
+    assert s["energy_pj_per_token"] >= p.tables.weight_bytes * 8 * hbm.pj_per_bit
+
+
+def test_batch_and_single_evaluation_agree():
+    p = problem("smolvlm-256m", "7nm")
+    designs = _random_designs(7, "smolvlm-256m", "7nm", 6)
+    together = p.evaluate(designs)
+    for i, d in enumerate(designs):
+        alone = p.evaluate([d])
+        for name in together.phases:
+            assert together.phases[name].tokens_per_s[i] == pytest.approx(alone.phases[name].tokens_per_s[0])
+        assert together.power_mw[i] == pytest.approx(alone.power_mw[0])
+        assert together.violations[i] == alone.violations[0]
