@@ -1,0 +1,149 @@
+"""In-order issue of up to ``issue_width`` instructions per cycle from the queue head.
+
+Slot j issues only if slots 0..j-1 issue and none of the contract's stop conditions
+holds for it (``docs/isa.md`` lists them with the cycle-exact rules):
+
+* data hazard: a source or destination busy in the scoreboard or written by an earlier
+  slot of the group (an in-place VMAC accumulate never waits for its accumulator);
+* structural: ``scalar_issue_per_cycle`` scalar ops, ``vector_issue_per_cycle`` vector
+  ops, one op per unit other than the ALUs, one DMEM access (lw/sw/vld/vst share the
+  port), a free write port of the destination's register file in its write cycle;
+* a branch or jump ends the group; ``ecall`` (or an illegal word) issues alone from
+  slot 0 once the machine is drained; ``vsend`` needs room in the tx FIFO, ``vrecv`` a
+  received vector.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..isa import SysOp, Unit, VnetOp
+from .decode import DECODED, LAT_BITS, Decoder
+from .pipe import pick
+from .frontend import SLOT
+from .scoreboard import WRITE_REQ, max_latency
+
+__all__ = ["dispatch_layout", "Issue"]
+
+_SINGLE_UNITS = (Unit.BRANCH, Unit.LSU, Unit.SYS, Unit.VLSU, Unit.VMAC, Unit.VALU, Unit.VNET)
+
+
+def dispatch_layout(pc_bits: int) -> data.StructLayout:
+    """One instruction handed to a unit: valid, decoded fields and its word pc."""
+    return data.StructLayout({"valid": 1, "d": DECODED, "pc": pc_bits})
+
+
+def _or(terms):
+    out = 0
+    for t in terms:
+        out = out | t
+    return out
+
+
+def _sum(terms):
+    out = 0
+    for t in terms:
+        out = out + t
+    return out
+
+
+class Issue(wiring.Component):
+    """Decoders, hazard/structural checks and per-unit dispatch of one cycle's group."""
+
+    def __init__(self, tile, pc_bits: int):
+        self._t = tile
+        iw, depth = tile.issue_width, max_latency(tile)
+        self.n_alu = tile.scalar_issue_per_cycle
+        disp = dispatch_layout(pc_bits)
+        super().__init__({
+            "run": In(1), "rx_valid": In(1), "tx_ok": In(1), "tx_empty": In(1),
+            "slots": In(data.ArrayLayout(SLOT, iw)), "head_pc": In(pc_bits),
+            "xbusy": In(32), "vbusy": In(tile.vregs), "abusy": In(tile.accs), "sb_idle": In(1),
+            "res_x": In(data.ArrayLayout(range(tile.xr_wp + 1), depth)),
+            "res_v": In(data.ArrayLayout(range(tile.vr_wp + 1), depth)),
+            "issued": Out(range(iw + 1)), "halt": Out(1),
+            "writes": Out(data.ArrayLayout(WRITE_REQ, iw)),
+            "alu": Out(data.ArrayLayout(disp, self.n_alu)),
+            **{u.name.lower(): Out(disp) for u in _SINGLE_UNITS},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        t = self._t
+        iw = t.issue_width
+        res_x = [self.res_x[d] for d in range(len(self.res_x))]
+        res_v = [self.res_v[d] for d in range(len(self.res_v))]
+        go_prev = self.run
+        dec, gos, info = [], [], []
+        for j in range(iw):
+            m.submodules[f"dec{j}"] = dj = Decoder(t)
+            m.d.comb += dj.insn.eq(self.slots[j].insn)
+            d = dj.out
+            dec.append(d)
+            f = {"wx": Signal(name=f"wx{j}"), "halt": Signal(name=f"halt{j}")}
+            m.d.comb += [f["wx"].eq(d.wx & (d.rd != 0)),
+                         f["halt"].eq(~d.legal | ((d.unit == Unit.SYS) & (d.op == SysOp.ECALL)))]
+            f["wv"], f["wa"] = d.wv, d.wa
+            live = d.legal & ~f["halt"]
+            f["scalar"] = live & (d.unit.as_value() < Unit.VLSU.value)
+            f["vector"] = live & (d.unit.as_value() >= Unit.VLSU.value)
+            f["dmem"] = live & ((d.unit == Unit.LSU) | (d.unit == Unit.VLSU))
+            for u in Unit:
+                f[u] = live & (d.unit == u)
+            prev = info[:j]
+
+            def earlier(flag, reg, prev=prev):
+                return _or(p[flag] & (p["d"].rd == reg) for p in prev)
+
+            hazard = ((d.rx1 & (self.xbusy.bit_select(d.rs1, 1) | earlier("wx", d.rs1)))
+                      | (d.rx2 & (self.xbusy.bit_select(d.rs2, 1) | earlier("wx", d.rs2)))
+                      | (f["wx"] & (self.xbusy.bit_select(d.rd, 1) | earlier("wx", d.rd)))
+                      | (d.rv1 & (self.vbusy.bit_select(d.rs1[:3], 1) | earlier("wv", d.rs1)))
+                      | (d.rv2 & (self.vbusy.bit_select(d.rs2[:3], 1) | earlier("wv", d.rs2)))
+                      | (d.rvd & (self.vbusy.bit_select(d.rd[:3], 1) | earlier("wv", d.rd)))
+                      | (d.wv & (self.vbusy.bit_select(d.rd[:3], 1) | earlier("wv", d.rd)))
+                      | (d.ra2 & (self.abusy.bit_select(d.rs2[:2], 1) | earlier("wa", d.rs2)))
+                      | (d.wa & ~d.accum & self.abusy.bit_select(d.rd[:2], 1)))
+            same_lat_x = _sum(p["wx"] & (p["d"].lat == d.lat) for p in prev)
+            same_lat_v = _sum(p["d"].wv & (p["d"].lat == d.lat) for p in prev)
+            ports_ok = ((~f["wx"] | (pick(res_x, (d.lat - 1)[:LAT_BITS]) + same_lat_x < t.xr_wp))
+                        & (~d.wv | (pick(res_v, (d.lat - 1)[:LAT_BITS]) + same_lat_v < t.vr_wp)))
+            struct_ok = ports_ok
+            struct_ok &= ~f["scalar"] | (_sum(p["scalar"] for p in prev) < t.scalar_issue_per_cycle)
+            struct_ok &= ~f["vector"] | (_sum(p["vector"] for p in prev) < t.vector_issue_per_cycle)
+            struct_ok &= ~f["dmem"] | ~_or(p["dmem"] for p in prev)
+            for u in _SINGLE_UNITS:
+                struct_ok &= ~f[u] | ~_or(p[u] for p in prev)
+            struct_ok &= ~_or(p[Unit.BRANCH] for p in prev)
+            struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.SEND)) | self.tx_ok
+            struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.RECV)) | self.rx_valid
+            if j == 0:
+                struct_ok &= ~f["halt"] | (self.sb_idle & self.tx_empty)
+            else:
+                struct_ok &= ~f["halt"]
+            go = Signal(name=f"go{j}")
+            m.d.comb += go.eq(go_prev & self.slots[j].valid & ~hazard & struct_ok)
+            go_prev = go
+            gos.append(go)
+            f["d"] = d
+            f["alu_before"] = _sum(p[Unit.ALU] for p in prev)
+            info.append(f)
+            w = self.writes[j]
+            m.d.comb += [w.go.eq(go), w.wx.eq(f["wx"]), w.wv.eq(d.wv), w.wa.eq(d.wa),
+                         w.rd.eq(d.rd), w.lat.eq(d.lat)]
+
+        m.d.comb += [self.issued.eq(_sum(gos)), self.halt.eq(gos[0] & info[0]["halt"])]
+
+        def dispatch(port, sels):
+            payload = _or(Mux(sel, Cat(dec[j].as_value(), self.head_pc + j), 0)
+                          for j, sel in enumerate(sels))
+            m.d.comb += [port.valid.eq(_or(sels)), Cat(port.d.as_value(), port.pc).eq(payload)]
+
+        for u in _SINGLE_UNITS:
+            dispatch(getattr(self, u.name.lower()), [g & i[u] for g, i in zip(gos, info)])
+        for a in range(self.n_alu):
+            dispatch(self.alu[a], [g & i[Unit.ALU] & (i["alu_before"] == a)
+                                   for g, i in zip(gos, info)])
+        return m

@@ -1,0 +1,132 @@
+"""SRAM/ROM bank wrappers with fixed port lists, and a row-banked memory built from them.
+
+Each bank is its own Verilog module (``clk ce we addr wdata rdata``; a ROM bank has
+``clk ce addr rdata``) so a flow can swap in a compiled macro of the same ports. Reads
+are synchronous: ``rdata`` shows the row addressed in the last cycle with ``ce`` high and
+no write enable, and holds its value otherwise (as a macro's output latch does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+__all__ = ["SramBank", "RomBank", "BankedMemory", "WORD_BITS"]
+
+#: Write-enable granularity: one enable bit per 32-bit word of a row.
+WORD_BITS = 32
+
+
+def _check_geometry(owner: str, depth: int, width: int) -> None:
+    if depth < 1:
+        raise ValueError(f"{owner} depth must be at least 1, not {depth}")
+    if width < WORD_BITS or width % WORD_BITS:
+        raise ValueError(f"{owner} width must be a multiple of {WORD_BITS}, not {width}")
+
+
+class SramBank(wiring.Component):
+    """Single-port synchronous SRAM bank of ``depth`` rows of ``width`` bits.
+
+    ``we`` has one bit per 32-bit word; a cycle with ``ce`` and any ``we`` bit writes
+    those words, a cycle with ``ce`` and no ``we`` reads the row into ``rdata``.
+    """
+
+    def __init__(self, depth: int, width: int, init: Sequence[int] = ()):
+        _check_geometry("SramBank", depth, width)
+        self.depth, self.width, self._init = depth, width, list(init)
+        super().__init__({"ce": In(1), "we": In(width // WORD_BITS),
+                          "addr": In(max(1, ceil_log2(depth))), "wdata": In(width),
+                          "rdata": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.array = mem = Memory(shape=unsigned(self.width), depth=self.depth,
+                                          init=self._init)
+        wr = mem.write_port(granularity=WORD_BITS)
+        rd = mem.read_port()
+        m.d.comb += [wr.addr.eq(self.addr), wr.data.eq(self.wdata),
+                     wr.en.eq(Mux(self.ce, self.we, 0)),
+                     rd.addr.eq(self.addr), rd.en.eq(self.ce & ~self.we.any()),
+                     self.rdata.eq(rd.data)]
+        return m
+
+
+class RomBank(wiring.Component):
+    """Synchronous ROM bank: ``rdata`` <- row ``addr`` at a clock edge with ``ce`` high."""
+
+    def __init__(self, depth: int, width: int, init: Sequence[int] = ()):
+        _check_geometry("RomBank", depth, width)
+        self.depth, self.width, self._init = depth, width, list(init)
+        super().__init__({"ce": In(1), "addr": In(max(1, ceil_log2(depth))),
+                          "rdata": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.array = mem = Memory(shape=unsigned(self.width), depth=self.depth,
+                                          init=self._init)
+        rd = mem.read_port()
+        m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.ce), self.rdata.eq(rd.data)]
+        return m
+
+
+class BankedMemory(wiring.Component):
+    """``rows`` rows of ``width`` bits split into banks of at most ``bank_rows`` rows.
+
+    One port (same protocol as :class:`SramBank`); the bank is the high part of ``addr``.
+    With ``rom=True`` the banks are :class:`RomBank` and writes are ignored.
+
+    Parameters
+    ----------
+    rows, width : int
+        Geometry of the whole memory.
+    bank_rows : int
+        Rows per bank, a power of two (the last bank may be shorter).
+    init : sequence of int
+        Initial row values (ROM contents), row 0 first.
+    rom : bool
+        Build read-only banks.
+    """
+
+    def __init__(self, rows: int, width: int, bank_rows: int, *, init: Sequence[int] = (),
+                 rom: bool = False):
+        _check_geometry("BankedMemory", rows, width)
+        if bank_rows < 1 or bank_rows & (bank_rows - 1):
+            raise ValueError(f"BankedMemory bank_rows must be a power of two, not {bank_rows}")
+        if len(init) > rows:
+            raise ValueError(f"BankedMemory init has {len(init)} rows, more than {rows}")
+        self.rows, self.width, self.rom = rows, width, rom
+        self.bank_rows = min(bank_rows, 1 << ceil_log2(rows))
+        self.n_banks = -(-rows // self.bank_rows)
+        self._init = list(init)
+        super().__init__({"ce": In(1), "we": In(width // WORD_BITS),
+                          "addr": In(max(1, ceil_log2(rows))), "wdata": In(width),
+                          "rdata": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        low = ceil_log2(self.bank_rows)
+        bank_sel = self.addr[low:] if len(self.addr) > low else 0
+        last_sel = Signal(range(max(2, self.n_banks)))
+        with m.If(self.ce & ~self.we.any()):
+            m.d.sync += last_sel.eq(bank_sel)
+        rdata = 0
+        for b in range(self.n_banks):
+            depth = min(self.bank_rows, self.rows - b * self.bank_rows)
+            init = self._init[b * self.bank_rows:b * self.bank_rows + depth]
+            hit = self.ce & (bank_sel == b) if self.n_banks > 1 else self.ce
+            if self.rom:
+                bank = RomBank(depth, self.width, init)
+            else:
+                bank = SramBank(depth, self.width, init)
+                m.d.comb += [bank.we.eq(self.we), bank.wdata.eq(self.wdata)]
+            m.submodules[f"bank{b}"] = bank
+            ce = hit & ~self.we.any() if self.rom else hit
+            m.d.comb += [bank.ce.eq(ce), bank.addr.eq(self.addr[:len(bank.addr)])]
+            rdata = Mux(last_sel == b, bank.rdata, rdata) if self.n_banks > 1 else bank.rdata
+        m.d.comb += self.rdata.eq(rdata)
+        return m
