@@ -140,6 +140,8 @@ def test_llama_weights_on_a_3nm_die_are_infeasible_and_say_why():
     reasons = r.reasons(0)
     assert "die area above the reticle limit" in reasons
     assert "weights do not fit the WMEM of their tile group" in reasons
+    # 16.06 GB of FP16 weights at N3 ROM density (~76 Mb/mm2) need ~1,700 mm2 > 858 mm2.
+    assert "on-die weights need more area than the reticle at this node's ROM/SRAM density" in reasons
 
 
 def test_clock_above_fmax_is_infeasible():

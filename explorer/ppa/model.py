@@ -40,6 +40,7 @@ VIOLATIONS = {
     32: "clock above the node's fmax at this supply",
     64: "supply voltage outside the node's range",
     128: "kernel code does not fit IMEM",
+    256: "on-die weights need more area than the reticle at this node's ROM/SRAM density",
 }
 ASSUMPTIONS = (
     "Throughput: decode and encode push the whole batch through all pipeline stages in turn "
@@ -156,6 +157,12 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     w_tile = stage_counts(tables.cum_weight_bytes, batch.stage_end) / np.maximum(batch.g_tiles, 1)
     wmem_g = np.take_along_axis(batch.k_wmem_kib, batch.g_class, axis=1) * 1024.0
     violations |= np.where(~batch.weights_offchip & (active & (w_tile > wmem_g)).any(1), 4, 0)
+    # On-die weight capacity per mm2 at the node: even the densest array (ROM) of the
+    # design's WMEM kinds must hold all weights within one reticle.
+    any_rom = (batch.k_wmem_rom & (cnt > 0)).any(1)
+    um2_bit = np.where(any_rom, node.rom_um2_per_bit, node.sram_um2_per_bit)
+    weights_mm2 = tables.weight_bytes * 8 * um2_bit * 1e-6
+    violations |= np.where(~batch.weights_offchip & (weights_mm2 > RETICLE_MM2), 256, 0)
     counts = {name: stage_counts(pt.cum_uid, batch.stage_end).astype(float)
               for name, pt in tables.phases.items()}
     count_e = {name: entry_counts(c, ent.of_group, len(ed)) for name, c in counts.items()}
