@@ -27,7 +27,7 @@ def problem(workload: str, node: str) -> Problem:
 def tile_arrays(t: TileConfig) -> TileArrays:
     a = {f: np.array([[getattr(t, f)]]) for f in
          ("vlen", "fetch", "stations", "xdp", "vdp", "xr_wp", "vr_wp", "imem_kib")}
-    return TileArrays(**a)
+    return TileArrays.of(**a)
 
 
 def one_op(t: TileConfig, kind: str, *, batch=1, m=1, k=0, n=0, elems=0, share=1, tiles=1,

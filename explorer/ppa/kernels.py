@@ -79,7 +79,7 @@ _ROWWISE = ("softmax", "rmsnorm", "layernorm")
 
 @dataclass(frozen=True)
 class TileArrays:
-    """Tile-class parameters of each group, shaped for broadcasting (``[D, G, 1]``)."""
+    """Tile-class parameters as float columns (``[E, 1]``) plus the contract's issue rates."""
 
     vlen: np.ndarray
     fetch: np.ndarray
@@ -89,6 +89,22 @@ class TileArrays:
     xr_wp: np.ndarray
     vr_wp: np.ndarray
     imem_kib: np.ndarray
+
+    @classmethod
+    def of(cls, **params: np.ndarray) -> TileArrays:
+        return cls(**{k: np.asarray(v, float) for k, v in params.items()})
+
+    @property
+    def issue_width(self) -> np.ndarray:
+        return C.issue_width(self.fetch, self.stations, self.xdp, self.vdp)
+
+    @property
+    def vector_issue(self) -> np.ndarray:
+        return C.vector_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp)
+
+    @property
+    def scalar_issue(self) -> np.ndarray:
+        return C.scalar_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp, self.xr_wp)
 
 
 @dataclass(frozen=True)
@@ -111,24 +127,25 @@ class OpCost:
 
 
 def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return -(-a // np.maximum(b, 1))
+    # Float arithmetic: exact for the integer sizes here (< 2**40) and much faster than
+    # numpy's int64 floor division.
+    return np.ceil(a / np.maximum(b, 1))
 
 
 def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
           valu: np.ndarray, vnet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cycles, dominant-unit code and instructions of a loop over ``blocks`` blocks."""
     vec = vmac + vlsu + valu + vnet
-    iw = C.issue_width(t.fetch, t.stations, t.xdp, t.vdp)
-    vip = C.vector_issue_per_cycle(t.fetch, t.stations, t.xdp, t.vdp)
-    sip = C.scalar_issue_per_cycle(t.fetch, t.stations, t.xdp, t.vdp, t.xr_wp)
-    budget = (t.imem_kib * 1024 // 4) * KERNEL_IMEM_FRACTION
-    u = np.clip(budget // np.maximum(vec, 1), 1, np.maximum(blocks, 1)).astype(np.int64)
+    iw, vip = t.issue_width, t.vector_issue
+    loop_issue = np.ceil(LOOP_SCALARS / t.scalar_issue)
+    budget = t.imem_kib * (1024 / 4 * KERNEL_IMEM_FRACTION)
+    u = np.minimum(np.maximum(np.floor(budget / np.maximum(vec, 1)), 1), np.maximum(blocks, 1))
 
     def body(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         kmac, klsu, kalu, knet = k * vmac, k * vlsu, k * valu, k * vnet
         unit_max = np.maximum(np.maximum(kmac, klsu), np.maximum(kalu, knet))
-        issue = np.maximum(np.maximum(_ceil_div(k * vec, vip), _ceil_div(LOOP_SCALARS, sip)),
-                           _ceil_div(k * vec + LOOP_SCALARS, iw))
+        issue = np.maximum(np.maximum(np.ceil(k * vec / vip), loop_issue),
+                           np.ceil((k * vec + LOOP_SCALARS) / iw))
         cyc = np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES
         # VMAC and VALU are compute; VLSU scratchpad; VNET network; issue-bound is compute
         # (ties go to the first of VMAC, VLSU, VALU, VNET).
@@ -136,7 +153,8 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
                         np.where(klsu == unit_max, 1, np.where(kalu == unit_max, 0, 2)))
         return np.where(k > 0, cyc, 0), code
 
-    full, rem = blocks // u, blocks % u
+    full = np.floor(blocks / u)
+    rem = blocks - full * u
     c_full, code = body(u)
     c_rem, _ = body(rem)
     cycles = full * c_full + c_rem
@@ -151,7 +169,7 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     vmac = np.where(gemv_w, lanes, r * lanes)
     vlsu = np.where(gemv_w, 1, r + np.where(src == B_NET, 0, lanes))
     vnet = np.where(src == B_NET, lanes, 0)
-    cyc, code, ins = _loop(t, blocks, vmac, vlsu, np.zeros_like(vmac), vnet)
+    cyc, code, ins = _loop(t, blocks, vmac, vlsu, 0, vnet)
     # Epilogue: wset, r x vzero, pipeline drain, r x (vcvt, vst).
     epi_instrs = 1 + 3 * r
     cycles = np.where(r > 0, cyc + epi_instrs + C.MAC_LATENCY + C.LOAD_LATENCY, 0)
@@ -168,24 +186,20 @@ def _gemm(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, src: np.ndarray,
     """GEMM-like ops [rows x red] @ [red x cols], column chunks of L split over the tiles.
 
     Rows go A at a time (one accumulator each): ``rows // A`` full groups and one group
-    of ``rows % A`` rows; each part is evaluated only for the ops that have it.
+    of ``rows % A`` rows (a part with no rows costs nothing; it is skipped when no op has it).
     """
-    split = np.where(p.g_attn, np.maximum(n_tiles // p.g_gemms, 1), n_tiles)
+    split = np.where(p.g_attn, np.maximum(np.floor(n_tiles / p.g_gemms), 1), n_tiles)
     chunks = _ceil_div(_ceil_div(p.g_cols, lanes), split)         # column chunks per tile
     blocks = _ceil_div(p.g_red, lanes)
-    shape = chunks.shape
-    acc = [np.zeros(shape, np.int64) for _ in range(5)]            # cycles instrs mac dmem b
-    code = np.zeros(shape, np.int64)
-    for idx, r, mult in ((p.g_full_idx, C.ACCS, p.g_full[:, p.g_full_idx]),
-                         (p.g_rem_idx, p.g_rem[:, p.g_rem_idx], 1)):
-        if not idx.size:
-            continue
-        part = _gemm_part(t, r, blocks[:, idx], lanes[:, idx], src[:, idx])
-        for a, q in zip(acc, (part[0], part[2], part[3], part[4], part[5])):
-            a[:, idx] += mult * q
-        # The limiting unit is that of the full row groups when there are any.
-        code[:, idx] = np.where(p.g_full[:, idx] > 0, code[:, idx], part[1])
-    cycles, instrs, mac, dmem_rows, b_rows = (chunks * a for a in acc)
+    parts = []
+    if p.g_full_idx.size:
+        parts.append((p.g_full, _gemm_part(t, C.ACCS, blocks, lanes, src)))
+    if p.g_rem_idx.size:                                           # r = 0 columns cost nothing
+        parts.append((1, _gemm_part(t, p.g_rem, blocks, lanes, src)))
+    cycles, instrs, mac, dmem_rows, b_rows = (
+        chunks * sum(mult * part[j] for mult, part in parts) for j in (0, 2, 3, 4, 5))
+    # The limiting unit is that of the full row groups when there are any.
+    code = parts[0][1][1] if len(parts) == 1 else np.where(p.g_full > 0, parts[0][1][1], parts[1][1][1])
     wmem_rows = np.where(src == B_WMEM, b_rows, 0)
     net_rows = np.where(src == B_NET, b_rows, 0)
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
@@ -257,7 +271,8 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
     kw = kind[wi]
 
     def row(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a)[None, :]
+        a = np.asarray(a)
+        return (a if a.dtype == bool else a.astype(float))[None, :]
 
     return KernelPlan(
         u=len(kind), int8=row(int8), is_mm=row(kind == KIND_INDEX["matmul"]), gi=gi,
@@ -277,8 +292,8 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
     (``[E, 1]``) select the network as the B-operand source. Returns ``[E, U]`` arrays.
     """
     shape = (t.vlen.shape[0], p.u)
-    lanes_all = np.where(p.int8, C.lanes_int8(t.vlen), C.lanes_fp16(t.vlen))
-    out = {f: np.zeros(shape, np.int64) for f in
+    lanes_all = np.where(p.int8, t.vlen / 8, t.vlen / 16)         # C.lanes_int8 / lanes_fp16
+    out = {f: np.zeros(shape) for f in
            ("cycles", "bound", "instrs", "mac", "valu", "nl", "dmem", "wmem", "net")}
     gi, wi = p.gi, p.wi
     if gi.size:

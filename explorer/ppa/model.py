@@ -221,14 +221,14 @@ def _entries(batch: DesignBatch, bw_cycle: np.ndarray) -> Entries:
     uniq, inv = np.unique(flat.ravel(), return_inverse=True)
     design = uniq // stride
     cls = (uniq % stride) // ncap
-    n = (uniq % ncap)[:, None]
+    n = (uniq % ncap)[:, None].astype(float)
 
     def ek(a: np.ndarray) -> np.ndarray:
         return a[design, cls][:, None]
 
-    tile = TileArrays(vlen=ek(batch.k_vlen), fetch=ek(batch.k_fetch), stations=ek(batch.k_stations),
-                      xdp=ek(batch.k_xdp), vdp=ek(batch.k_vdp), xr_wp=ek(batch.k_xr_wp),
-                      vr_wp=ek(batch.k_vr_wp), imem_kib=ek(batch.k_imem_kib))
+    tile = TileArrays.of(vlen=ek(batch.k_vlen), fetch=ek(batch.k_fetch), stations=ek(batch.k_stations),
+                         xdp=ek(batch.k_xdp), vdp=ek(batch.k_vdp), xr_wp=ek(batch.k_xr_wp),
+                         vr_wp=ek(batch.k_vr_wp), imem_kib=ek(batch.k_imem_kib))
     return Entries(design=design, n=n, tile=tile, of_group=inv.reshape(d_n, g_n),
                    flits_per_vec=C.packet_flits(tile.vlen, batch.flit_bits[design][:, None]),
                    w_off=batch.weights_offchip[design][:, None],
