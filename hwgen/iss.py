@@ -221,13 +221,15 @@ class TileISS:
             self._elem(ins, ins.rd, 16)            # range check
             self._lanes(ins.rd, np.uint16)[ins.imm] = xs & 0xFFFF
             return None
-        va, vb = self._lanes(ins.rs1, np.uint16), self._lanes(ins.rs2, np.uint16)
-        out = {ValuOp.ADD: lambda: g.vadd_h(va, vb), ValuOp.SUB: lambda: g.vsub_h(va, vb),
-               ValuOp.MUL: lambda: g.vmul_h(va, vb), ValuOp.MAX: lambda: g.vmax_h(va, vb),
-               ValuOp.EXP: lambda: g.vexp_h(va), ValuOp.RCP: lambda: g.vrcp_h(va),
-               ValuOp.RSQRT: lambda: g.vrsqrt_h(va),
-               ValuOp.ADDS: lambda: g.vadd_hs(vb, xs & 0xFFFF),
-               ValuOp.MULS: lambda: g.vmul_hs(vb, xs & 0xFFFF)}[op]()
+        vb = self._lanes(ins.rs2, np.uint16)
+        if op in (ValuOp.ADDS, ValuOp.MULS):        # va sits in rs2, the scalar in x[rs1]
+            out = (g.vadd_hs if op is ValuOp.ADDS else g.vmul_hs)(vb, xs & 0xFFFF)
+        else:
+            va = self._lanes(ins.rs1, np.uint16)
+            out = {ValuOp.ADD: g.vadd_h, ValuOp.SUB: g.vsub_h, ValuOp.MUL: g.vmul_h,
+                   ValuOp.MAX: g.vmax_h}[op](va, vb) if op in (
+                ValuOp.ADD, ValuOp.SUB, ValuOp.MUL, ValuOp.MAX) else {
+                ValuOp.EXP: g.vexp_h, ValuOp.RCP: g.vrcp_h, ValuOp.RSQRT: g.vrsqrt_h}[op](va)
         self.v[ins.rd] = np.frombuffer(out.astype(np.uint16).tobytes(), np.uint8)
         return None
 

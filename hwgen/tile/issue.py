@@ -116,7 +116,7 @@ class Issue(wiring.Component):
             struct_ok &= ~f["dmem"] | ~_or(p["dmem"] for p in prev)
             for u in _SINGLE_UNITS:
                 struct_ok &= ~f[u] | ~_or(p[u] for p in prev)
-            struct_ok &= ~_or(p[Unit.BRANCH] for p in prev)
+            struct_ok &= ~_or(p[Unit.BRANCH] | p["halt"] for p in prev)   # they end the group
             struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.SEND)) | self.tx_ok
             struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.RECV)) | self.rx_valid
             if j == 0:

@@ -1,0 +1,143 @@
+"""The tile core RTL (amaranth.sim) against the cycle-accurate ISS: results and cycles.
+
+One simulator per TileConfig runs the whole program suite of ``tile_programs.py``
+through the core's own ``mem``/``ctrl`` ports (as the network interface would); each
+test then compares one program's architectural state (x/v/acc registers, DMEM region)
+bit for bit and its cycle count with :meth:`hwgen.iss.TileISS.run_timed`.
+"""
+
+# amaranth: UnusedElaboratable=no
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.sim import Simulator
+from hypothesis import given
+from hypothesis import strategies as st
+
+from explorer.design import TileConfig
+from hwgen.asm import assemble
+from hwgen.iss import LOOPBACK_LATENCY, Network, TileISS
+from hwgen.tile import Core
+from hwgen.tile import testbench as tb
+from sim.toolchain import verilator_available
+
+from tile_programs import REGION_BYTES, suite, wmem_rows_fp16
+
+CONFIGS = [
+    TileConfig(fetch=2, vlen=128, stations=4, xdp=1, vdp=2, dmem_kib=16, imem_kib=1, wmem_kib=16),
+    TileConfig(fetch=4, vlen=256, stations=8, xdp=2, vdp=2, xr_wp=2, vr_wp=2, dmem_kib=16,
+               imem_kib=2, wmem_kib=32, wmem_kind="sram"),
+    TileConfig(fetch=1, vlen=128, stations=2, xdp=1, vdp=1, dmem_kib=16, imem_kib=1, wmem_kib=16),
+    TileConfig(fetch=3, vlen=128, stations=5, xdp=2, vdp=1, xr_wp=1, dmem_kib=32, imem_kib=1,
+               wmem_kib=16),
+]
+WMEM_ROWS = 64
+TILE_ID = 0
+
+
+class LoopbackTop(wiring.Component):
+    """The core with tx looped into rx through a small FIFO (always ready while not full)."""
+
+    def __init__(self, core: Core):
+        self.core = core
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.loop = fifo = SyncFIFO(width=core.tile.vlen, depth=8)
+        m.d.comb += [fifo.w_en.eq(core.tx.valid), fifo.w_data.eq(core.tx.payload.data),
+                     core.tx.ready.eq(fifo.w_rdy), core.rx.valid.eq(fifo.r_rdy),
+                     core.rx.payload.eq(fifo.r_data), fifo.r_en.eq(core.rx.ready)]
+        return m
+
+
+def _wmem(tile) -> list[int]:
+    rows = wmem_rows_fp16(tile, np.random.default_rng(7), WMEM_ROWS)
+    return tb.bytes_to_rows(rows.tobytes(), tile.vlen)
+
+
+def run_suite_rtl(tile) -> dict[str, dict]:
+    """Run every suite program on one simulated core; per-program state before/after."""
+    wmem = _wmem(tile)
+    core = Core(tile, wmem_init=wmem if tile.wmem_kind == "rom" else None)
+    top = LoopbackTop(core)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    programs = suite(tile)
+    out: dict[str, dict] = {}
+
+    async def bench(ctx):
+        ctx.set(core.tile_id, TILE_ID)
+        if tile.wmem_kind == "sram":
+            await tb.load_bytes(ctx, core, tb.MemSel.WMEM, 0, tb.rows_to_bytes(wmem, tile.vlen))
+        for prog in programs:
+            words = assemble(prog.source, tile)
+            await tb.load_words(ctx, core, tb.MemSel.IMEM, 0, words)
+            if prog.dmem:
+                await tb.load_bytes(ctx, core, tb.MemSel.DMEM, 0, prog.dmem)
+            before = tb.read_state(ctx, core)
+            cycles = await tb.run(ctx, core)
+            out[prog.name] = {"program": prog, "words": words, "before": before,
+                              "cycles": cycles, "after": tb.read_state(ctx, core),
+                              "dmem": await tb.read_bytes(ctx, core, tb.MemSel.DMEM, 0,
+                                                          REGION_BYTES)}
+
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def run_iss(tile, result: dict) -> TileISS:
+    """The program of ``result`` on the timed ISS, started from the RTL's register state."""
+    prog = result["program"]
+    iss = TileISS(tile, result["words"], dmem=prog.dmem,
+                  wmem=tb.rows_to_bytes(_wmem(tile), tile.vlen), tile_id=TILE_ID)
+    x, v, acc = result["before"]
+    iss.x, iss.v[:], iss.acc[:] = list(x), v, acc
+    if prog.loopback:
+        Network([iss], LOOPBACK_LATENCY)
+    iss.run_timed(max_cycles=10_000)
+    return iss
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=str)
+def rtl(request):
+    return request.param, run_suite_rtl(request.param)
+
+
+PROGRAM_NAMES = [p.name for p in suite(CONFIGS[0])]
+
+
+@pytest.mark.parametrize("name", PROGRAM_NAMES)
+def test_rtl_matches_iss(rtl, name):
+    tile, results = rtl
+    r = results[name]
+    iss = run_iss(tile, r)
+    x, v, acc = r["after"]
+    assert x == iss.x, f"x registers differ: rtl {x} iss {iss.x}"
+    assert np.array_equal(v, iss.v), "v registers differ"
+    assert np.array_equal(acc, iss.acc), "accumulators differ"
+    assert r["dmem"] == iss.dmem[:REGION_BYTES].tobytes(), "DMEM differs"
+    assert r["cycles"] == iss.result().cycles, f"cycles: rtl {r['cycles']} iss {iss.result().cycles}"
+
+
+def test_back_to_back_vmacw_issue_one_per_cycle(rtl):
+    """Eight more vmacw.h into one accumulator cost exactly eight more cycles."""
+    _, results = rtl
+    assert results["vmacw_burst16"]["cycles"] - results["vmacw_burst8"]["cycles"] == 8
+
+
+def test_taken_branch_costs_penalty(rtl):
+    """Each addi + taken bnez iteration: 2 issue cycles (RAW on t0) + branch penalty."""
+    tile, results = rtl
+    per_iter = results["branch_loop4"]["cycles"] - results["branch_loop3"]["cycles"]
+    assert per_iter == 2 + tile.branch_penalty_cycles
