@@ -20,8 +20,13 @@ from torch import nn
 
 from .buffer import ReplayBatch
 from .config import SacMoeConfig
-from .networks import Actor, PolicyOutput, SoftQNetwork, load_balance_loss, \
-    tanh_gaussian_log_prob
+from .networks import (
+    Actor,
+    PolicyOutput,
+    SoftQNetwork,
+    load_balance_loss,
+    tanh_gaussian_log_prob,
+)
 
 __all__ = ["SacMoeLearner"]
 
@@ -276,7 +281,7 @@ class SacMoeLearner:
             "losses/alpha_discrete": self.alpha_d,
             "losses/alpha_continuous": self.alpha_c,
             "charts/entropy_discrete": float(entropy_d.mean()),
-            "charts/log_pi_continuous": float(log_pi_c.mean()),
+            "charts/log_pi_continuous": log_pi_c.detach().mean().item(),
             "moe/expert_load": pol.gate.weights.mean(dim=0).detach().numpy().tolist(),
         }
         return metrics, td_abs

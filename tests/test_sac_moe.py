@@ -1,0 +1,425 @@
+"""SAC + MoE agent: gate, pooled policy, masks, buffers, determinism, resume, learning."""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from explorer.agents import make_agent
+from explorer.agents.base import EnvSpaces
+from explorer.agents.sac_moe import SacMoeAgent, SacMoeConfig
+from explorer.agents.sac_moe.buffer import EliteBuffer, ReplayBuffer, Transition, _SumTree
+from explorer.agents.sac_moe.networks import (
+    Actor,
+    MoEGate,
+    load_balance_loss,
+    masked_log_softmax,
+    tanh_gaussian_log_prob,
+)
+
+# Small networks so the whole file runs in seconds on one thread.
+TINY = dict(hidden_units=32, expert_hidden_units=16, batch_size=32, learning_starts=60,
+            updates_per_step=1.0, buffer_size=5_000)
+
+
+class ToyDesignEnv(gym.Env):
+    """Three-step hybrid-action fixture with the design env's action contract.
+
+    Step 0 picks discrete dim 0; step 1 picks dim 1 (values above d0 + 1 masked) and
+    continuous dim 0; step 2 picks dim 2 and continuous dim 1. Dims a step ignores allow
+    only option 0. The terminal reward is 1 minus a scaled squared distance to
+    ``OPTIMUM``, so the best design (reward exactly 1) is known.
+    """
+
+    NVEC = (4, 5, 3)
+    N_CONTINUOUS = 2
+    OPTIMUM = ((2, 3, 1), (0.5, -0.3))
+
+    def __init__(self) -> None:
+        self.action_space = spaces.Dict({
+            "discrete": spaces.MultiDiscrete(self.NVEC),
+            "continuous": spaces.Box(-1.0, 1.0, (self.N_CONTINUOUS,), np.float32)})
+        self.observation_space = spaces.Box(-1.0, 1.0, (10,), np.float32)
+        self.agent_spaces = EnvSpaces(
+            self.observation_space, self.action_space, 3,
+            {"stage": slice(0, 3), "design": slice(3, 8), "node": slice(8, 10)},
+            ("d0", "d1", "d2"), ("c0", "c1"), ("s0", "s1", "s2"))
+        self._episode = -1
+        self._step = 0
+        self._d = [0, 0, 0]
+        self._c = [0.0, 0.0]
+
+    def _obs(self) -> np.ndarray:
+        o = np.zeros(10, np.float32)
+        if self._step < 3:
+            o[self._step] = 1.0
+        o[3:6] = np.array(self._d, np.float32) / (np.array(self.NVEC) - 1)
+        o[6:8] = self._c
+        o[8:10] = (0.5, -0.5)
+        return o
+
+    def _info(self) -> dict:
+        masks = []
+        for j, n in enumerate(self.NVEC):
+            m = np.zeros(n, bool)
+            if j == self._step:
+                m[:] = True
+                if j == 1:
+                    m[self._d[0] + 2:] = False
+            else:
+                m[0] = True
+            masks.append(m)
+        return {"action_mask": tuple(masks),
+                "continuous_mask": np.array([self._step == 1, self._step == 2]),
+                "episode": self._episode, "step": self._step}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._episode += 1
+        self._step = 0
+        self._d, self._c = [0, 0, 0], [0.0, 0.0]
+        return self._obs(), self._info()
+
+    def step(self, action):
+        j = self._step
+        self._d[j] = int(action["discrete"][j])
+        if j >= 1:
+            self._c[j - 1] = float(action["continuous"][j - 1])
+        self._step += 1
+        done = self._step == 3
+        reward = 0.0
+        if done:
+            (o0, o1, o2), (oc0, oc1) = self.OPTIMUM
+            d0, d1, d2 = self._d
+            reward = 1.0 - ((d0 - o0) ** 2 / 9 + (d1 - o1) ** 2 / 16 + (d2 - o2) ** 2 / 4
+                            + (self._c[0] - oc0) ** 2 + (self._c[1] - oc1) ** 2) / 2
+        return self._obs(), reward, done, False, self._info()
+
+
+def run_episodes(agent, env, n):
+    """Drive ``agent`` through ``n`` episodes as explorer.run does; (returns, actions)."""
+    returns, actions = [], []
+    for _ in range(n):
+        obs, info = env.reset()
+        done, total = False, 0.0
+        while not done:
+            action = agent.act(obs, info)
+            actions.append((action["discrete"].copy(), action["continuous"].copy()))
+            next_obs, reward, terminated, truncated, next_info = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated, next_info)
+            total += reward
+            obs, info, done = next_obs, next_info, terminated or truncated
+        agent.end_episode(total, info)
+        returns.append(total)
+    return np.array(returns), actions
+
+
+def weights_of(agent):
+    learner = agent.learner
+    return {f"{name}.{k}": v.detach().clone() for name in ("actor", "qf1", "qf2", "qf1_target")
+            for k, v in getattr(learner, name).state_dict().items()}
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+def test_config_messages():
+    with pytest.raises(ValueError, match=r"^top_k must be at most n_experts \(4\), not 5$"):
+        SacMoeConfig(top_k=5)
+    with pytest.raises(TypeError, match=r"^batch_size must be an integer, not 2\.5$"):
+        SacMoeConfig(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"^tau must be in \(0\.0, 1\.0\], not 0\.0$"):
+        SacMoeConfig(tau=0.0)
+    with pytest.raises(ValueError, match=r"^buffer_size must be at least batch_size \(256\), not 10$"):
+        SacMoeConfig(buffer_size=10)
+
+
+def test_unknown_hyperparameter_is_a_type_error():
+    with pytest.raises(TypeError, match=r"^unknown sac-moe hyperparameter\(s\): warp$"):
+        SacMoeAgent(ToyDesignEnv(), 0, warp=9)
+
+
+def test_registry_builds_the_agent():
+    agent = make_agent("sac-moe", ToyDesignEnv(), 3, budget=10, n_experts=2, top_k=1)
+    assert isinstance(agent, SacMoeAgent)
+    assert agent.hyperparameters()["n_experts"] == 2
+    assert agent.hyperparameters()["gate_features"] == ["stage", "mode", "workload", "node"]
+
+
+# -- the gate ----------------------------------------------------------------------------------
+
+def test_gate_weights_sum_to_one_dense_and_top_k():
+    torch.manual_seed(0)
+    x = torch.randn(64, 7)
+    for top_k in (1, 2, 4):
+        out = MoEGate(7, 4, top_k)(x)
+        torch.testing.assert_close(out.weights.sum(-1), torch.ones(64))
+        torch.testing.assert_close(out.probs.sum(-1), torch.ones(64))
+        assert ((out.weights > 0).sum(-1) == top_k).all()
+
+
+def test_gate_top_k_selects_the_largest_gates():
+    gate = MoEGate(3, 4, top_k=2)
+    with torch.no_grad():
+        gate.linear.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]))
+        gate.linear.bias.zero_()
+    x = torch.tensor([[3.0, 1.0, 2.0], [-1.0, 0.5, -2.0]])
+    with torch.no_grad():
+        out = gate(x)
+    # Logits are (3, 1, 2, 0) and (-1, 0.5, -2, 0): top-2 = {0, 2} and {1, 3}.
+    assert (out.weights[0, [1, 3]] == 0).all() and (out.weights[1, [0, 2]] == 0).all()
+    e = np.exp([3.0, 2.0])
+    np.testing.assert_allclose(out.weights[0, [0, 2]].numpy(), e / e.sum(), rtol=1e-6)
+    dense = np.exp([3.0, 1.0, 2.0, 0.0])
+    np.testing.assert_allclose(out.probs[0].numpy(), dense / dense.sum(), rtol=1e-6)
+
+
+def test_load_balance_loss_hand_computed():
+    probs = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.1, 0.5, 0.2, 0.2], [0.4, 0.4, 0.1, 0.1]])
+    # Batch means: (1.2, 1.0, 0.4, 0.4) / 3; Σ ḡ² = (1.44 + 1 + 0.16 + 0.16) / 9 = 2.76 / 9.
+    expected = 0.05 * 4 * 2.76 / 9
+    assert load_balance_loss(probs, 0.05).item() == pytest.approx(expected, rel=1e-6)
+    # Perfectly balanced gates give exactly λ (the minimum of λ·K·Σ ḡ² on the simplex).
+    assert load_balance_loss(torch.full((5, 4), 0.25), 0.01).item() == pytest.approx(0.01)
+
+
+# -- the pooled policy ---------------------------------------------------------------------------
+
+def _hand_actor(top_k=3):
+    actor = Actor(5, (3, 2), 2, hidden_units=8, n_experts=3, top_k=top_k,
+                  expert_hidden_units=4, log_std_min=-5.0, log_std_max=2.0)
+    return actor
+
+
+def test_log_linear_pool_matches_numpy():
+    torch.manual_seed(1)
+    actor = _hand_actor()
+    obs = torch.randn(6, 5)
+    mask = actor.value_exists.expand(6, -1, -1).clone()
+    mask[:, 0, 2] = False
+    pol = actor(obs, mask)
+    out = actor.expert_outputs(obs).detach().double().numpy()
+    w = actor.gate(obs).weights.detach().double().numpy()
+    # Categorical: π ∝ Π_k softmax(z_k)^{w_k} over the allowed values.
+    z0 = out[:, :, 0:3]  # dim 0 uses the first n_max = 3 logits
+    logp = z0 - np.log(np.exp(z0[..., :2]).sum(-1, keepdims=True))  # masked value 2 excluded
+    geo = np.exp((w[..., None] * logp[..., :2]).sum(1))
+    geo /= geo.sum(-1, keepdims=True)
+    np.testing.assert_allclose(pol.log_probs[:, 0, :2].exp().detach().numpy(), geo, rtol=1e-5)
+    assert (pol.log_probs[:, 0, 2] == float("-inf")).all()
+    # Gaussian: precision-weighted pooling of the experts' (μ_k, σ_k).
+    mu_k = out[:, :, 6:8]
+    log_std_k = -5.0 + 3.5 * (np.tanh(out[:, :, 8:10]) + 1.0)
+    tau_k = np.exp(-2 * log_std_k)
+    tau = (w[..., None] * tau_k).sum(1)
+    np.testing.assert_allclose(pol.mean.detach().numpy(),
+                               (w[..., None] * tau_k * mu_k).sum(1) / tau, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pol.log_std.detach().numpy(), -0.5 * np.log(tau), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_top1_pool_is_the_selected_experts_policy():
+    torch.manual_seed(2)
+    actor = _hand_actor(top_k=1)
+    obs = torch.randn(4, 5)
+    pol = actor(obs, actor.value_exists.expand(4, -1, -1))
+    k = actor.gate(obs).weights.argmax(-1)
+    out = actor.expert_outputs(obs)[torch.arange(4), k]
+    torch.testing.assert_close(pol.log_probs[:, 0, :], torch.log_softmax(out[:, 0:3], -1))
+    torch.testing.assert_close(pol.mean, out[:, 6:8])
+
+
+def test_tanh_gaussian_log_prob_matches_torch_distributions():
+    torch.manual_seed(3)
+    mean = torch.randn(50, 3, dtype=torch.float64)
+    log_std = torch.rand(50, 3, dtype=torch.float64) - 1.0
+    u = mean + torch.exp(log_std) * 3.0 * torch.randn(50, 3, dtype=torch.float64)
+    ref = torch.distributions.TransformedDistribution(
+        torch.distributions.Normal(mean, torch.exp(log_std)),
+        [torch.distributions.TanhTransform()])
+    expected = ref.log_prob(torch.tanh(u)).sum(-1)
+    got = tanh_gaussian_log_prob(u, mean, log_std)
+    ok = torch.tanh(u).abs().max(-1).values < 1 - 1e-9  # the reference saturates at |a| = 1
+    torch.testing.assert_close(got[ok], expected[ok], rtol=1e-7, atol=1e-7)
+    active = torch.tensor([True, False, True])
+    torch.testing.assert_close(tanh_gaussian_log_prob(u, mean, log_std, active),
+                               got - tanh_gaussian_log_prob(u[:, 1:2], mean[:, 1:2],
+                                                            log_std[:, 1:2]))
+
+
+def test_masked_values_have_zero_probability_and_are_never_sampled():
+    agent = SacMoeAgent(ToyDesignEnv(), 7, **dict(TINY, updates_per_step=0.25))
+    learner = agent.learner
+    logits = torch.randn(1, 3, 5)
+    mask = torch.tensor([[[True, False, True, False, False],
+                          [False, False, False, True, True],
+                          [True, True, True, False, False]]])
+    log_probs = masked_log_softmax(logits, mask)
+    assert (log_probs.exp()[~mask] == 0).all()
+    # Sampled frequencies follow the masked probabilities (Gumbel-max), masked never drawn.
+    from explorer.agents.sac_moe.networks import GateOutput, PolicyOutput
+    pol = PolicyOutput(log_probs.expand(20_000, -1, -1), torch.zeros(20_000, 2),
+                       torch.zeros(20_000, 2), GateOutput(torch.ones(1, 1), torch.ones(1, 1)))
+    action_d, _, _ = learner._sample(pol)
+    counts = torch.stack([torch.bincount(action_d[:, j], minlength=5) for j in range(3)])
+    assert (counts[~mask[0]] == 0).all()
+    p = log_probs.exp()[0]
+    # 5-sigma binomial band around the expected counts.
+    band = 5 * torch.sqrt(20_000 * p * (1 - p)) + 1
+    assert ((counts - 20_000 * p).abs() <= band).all()
+    # Through the agent: masked options of the toy env never come out.
+    env = ToyDesignEnv()
+    _, actions = run_episodes(agent, env, 80)
+    for step, (d, _) in enumerate(actions):
+        s = step % 3
+        for j in range(3):
+            if j != s:
+                assert d[j] == 0
+        if s == 1:
+            assert d[1] <= actions[step - 1][0][0] + 1
+
+
+def test_entropy_terms_ignore_masked_values_without_nan_gradients():
+    actor = _hand_actor()
+    obs = torch.randn(8, 5)
+    mask = actor.value_exists.expand(8, -1, -1).clone()
+    mask[:, 0, 1:] = False  # one allowed value: entropy exactly 0
+    pol = actor(obs, mask)
+    probs = pol.log_probs.exp()
+    safe = pol.log_probs.masked_fill(~(mask & actor.value_exists), 0.0)
+    entropy = -(probs * safe).sum(-1)
+    assert (entropy[:, 0] == 0).all()
+    entropy.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in actor.parameters() if p.grad is not None)
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+def _transition(reward, terminated, value=0.0):
+    z = np.full(2, value, np.float32)
+    return Transition(obs=z, mask=np.ones((1, 2), bool), action_discrete=np.zeros(1, np.int64),
+                      action_continuous=np.zeros(1, np.float32),
+                      continuous_mask=np.ones(1, bool), reward=reward, next_obs=z,
+                      next_mask=np.ones((1, 2), bool), next_continuous_mask=np.ones(1, bool),
+                      terminated=terminated)
+
+
+def test_episode_returns_and_circular_storage():
+    buf = ReplayBuffer(5, 2, 1, 2, 1, gamma=0.5)
+    arrays = buf.add_episode([_transition(0.0, False), _transition(1.0, False),
+                              _transition(4.0, True)])
+    # G_2 = 4, G_1 = 1 + 0.5·4 = 3, G_0 = 0 + 0.5·3 = 1.5.
+    np.testing.assert_allclose(arrays["mc_return"], [1.5, 3.0, 4.0])
+    buf.add_episode([_transition(2.0, False, 7.0), _transition(1.0, True, 7.0)])
+    buf.add_episode([_transition(5.0, True, 9.0)])
+    assert len(buf) == 5 and buf.pos == 1
+    assert buf.data["obs"][0, 0] == 9.0 and buf.data["reward"][0] == 5.0
+
+
+def test_sum_tree_sampling_is_proportional():
+    tree = _SumTree(6)
+    priorities = np.array([1.0, 0.0, 3.0, 2.0, 0.5, 1.5])
+    tree.set(np.arange(6), priorities)
+    assert tree.total() == pytest.approx(8.0)
+    rng = np.random.default_rng(0)
+    picks = tree.find(rng.random(40_000) * tree.total())
+    freq = np.bincount(picks, minlength=6) / 40_000
+    np.testing.assert_allclose(freq, priorities / 8.0, atol=0.01)
+    tree.set(np.array([2, 2]), np.array([0.0, 0.0]))
+    assert tree.total() == pytest.approx(5.0)
+
+
+def test_prioritised_weights_follow_schaul():
+    buf = ReplayBuffer(4, 2, 1, 2, 1, gamma=1.0, prioritized=True, per_alpha=1.0,
+                       per_beta_start=0.5, per_beta_increment=0.0)
+    buf.add_episode([_transition(0.0, False), _transition(0.0, False),
+                     _transition(0.0, False), _transition(1.0, True)])
+    buf.update_priorities(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]) - 1e-6)
+    batch = buf.sample(64, np.random.default_rng(1))
+    p = (np.arange(4) + 1.0) / 10.0
+    w = (4 * p) ** -0.5
+    np.testing.assert_allclose(batch.weights, (w / w[batch.indices].max())[batch.indices],
+                               rtol=1e-5)
+
+
+def test_elite_buffer_keeps_the_best_episodes():
+    elite = EliteBuffer(2)
+    for r in (0.1, 0.5, 0.3, 0.9, 0.2):
+        elite.add(r, {"reward": np.array([r], np.float32)})
+    assert [e[0] for e in elite.episodes] == [0.9, 0.5]
+    assert elite.threshold() == 0.5
+
+
+# -- determinism and resume --------------------------------------------------------------------
+
+def test_same_seed_same_actions_and_weights():
+    a = SacMoeAgent(ToyDesignEnv(), 11, **TINY)
+    b = SacMoeAgent(ToyDesignEnv(), 11, **TINY)
+    ra, acts_a = run_episodes(a, ToyDesignEnv(), 40)
+    rb, acts_b = run_episodes(b, ToyDesignEnv(), 40)
+    assert a.learner.n_updates > 20
+    np.testing.assert_array_equal(ra, rb)
+    for (da, ca), (db, cb) in zip(acts_a, acts_b, strict=True):
+        np.testing.assert_array_equal(da, db)
+        np.testing.assert_array_equal(ca, cb)
+    wa, wb = weights_of(a), weights_of(b)
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    c = SacMoeAgent(ToyDesignEnv(), 12, **TINY)
+    _, acts_c = run_episodes(c, ToyDesignEnv(), 40)
+    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(acts_a, acts_c, strict=True))
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_state_dict_round_trip_resumes_identically(prioritized):
+    kw = dict(TINY, prioritized=prioritized)
+    env = ToyDesignEnv()
+    original = SacMoeAgent(env, 5, **kw)
+    run_episodes(original, env, 30)  # past warm-up: updates have happened
+    assert original.learner.n_updates > 0
+    blob = io.BytesIO()
+    torch.save(original.state_dict(), blob)  # the checkpoint writer pickles; torch.save too
+    pickle.dumps(original.state_dict())
+    _, acts_original = run_episodes(original, env, 15)
+
+    resumed = SacMoeAgent(ToyDesignEnv(), 99, **kw)  # a different seed: the state must win
+    blob.seek(0)
+    resumed.load_state_dict(torch.load(blob, weights_only=False))
+    env2 = ToyDesignEnv()
+    env2._episode = 29
+    _, acts_resumed = run_episodes(resumed, env2, 15)
+    for (da, ca), (db, cb) in zip(acts_original, acts_resumed, strict=True):
+        np.testing.assert_array_equal(da, db)
+        np.testing.assert_array_equal(ca, cb)
+    wa, wb = weights_of(original), weights_of(resumed)
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    assert original.learner.alpha_d == resumed.learner.alpha_d
+
+
+def test_load_rejects_other_hyperparameters():
+    state = SacMoeAgent(ToyDesignEnv(), 0, **TINY).state_dict()
+    other = SacMoeAgent(ToyDesignEnv(), 0, **dict(TINY, tau=0.5))
+    with pytest.raises(ValueError, match=r"^checkpoint was written with different sac-moe "
+                                         r"hyperparameters$"):
+        other.load_state_dict(state)
+
+
+# -- learning ----------------------------------------------------------------------------------
+
+def test_learning_improves_the_return_on_the_toy_env():
+    agent = SacMoeAgent(ToyDesignEnv(), 0, **dict(TINY, learning_starts=90))
+    returns, _ = run_episodes(agent, ToyDesignEnv(), 160)
+    random_phase, learned = returns[:30].mean(), returns[-30:].mean()
+    # Uniform random play averages about 0.2 here; a learned policy is far above it.
+    assert learned > random_phase + 0.3, (random_phase, learned)
+    metrics = agent.last_metrics
+    assert len(metrics["moe/expert_load"]) == 4
+    assert math.isclose(sum(metrics["moe/expert_load"]), 1.0, rel_tol=1e-5)
+    assert all(np.isfinite(v) for k, v in metrics.items() if k != "moe/expert_load")
