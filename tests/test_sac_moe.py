@@ -18,9 +18,11 @@ from explorer.agents.sac_moe import SacMoeAgent, SacMoeConfig
 from explorer.agents.sac_moe.buffer import EliteBuffer, ReplayBuffer, Transition, _SumTree
 from explorer.agents.sac_moe.networks import (
     Actor,
+    DiscreteLayout,
+    GateOutput,
     MoEGate,
+    PolicyOutput,
     load_balance_loss,
-    masked_log_softmax,
     tanh_gaussian_log_prob,
 )
 
@@ -201,21 +203,21 @@ def test_log_linear_pool_matches_numpy():
     torch.manual_seed(1)
     actor = _hand_actor()
     obs = torch.randn(6, 5)
-    mask = actor.value_exists.expand(6, -1, -1).clone()
-    mask[:, 0, 2] = False
+    mask = torch.ones(6, 5, dtype=torch.bool)  # flat: dim 0 = entries 0..2, dim 1 = 3..4
+    mask[:, 2] = False
     pol = actor(obs, mask)
     out = actor.expert_outputs(obs).detach().double().numpy()
     w = actor.gate(obs).weights.detach().double().numpy()
     # Categorical: π ∝ Π_k softmax(z_k)^{w_k} over the allowed values.
-    z0 = out[:, :, 0:3]  # dim 0 uses the first n_max = 3 logits
+    z0 = out[:, :, 0:3]  # expert outputs: the 5 flat logits, then μ (2), then log σ (2)
     logp = z0 - np.log(np.exp(z0[..., :2]).sum(-1, keepdims=True))  # masked value 2 excluded
     geo = np.exp((w[..., None] * logp[..., :2]).sum(1))
     geo /= geo.sum(-1, keepdims=True)
-    np.testing.assert_allclose(pol.log_probs[:, 0, :2].exp().detach().numpy(), geo, rtol=1e-5)
-    assert (pol.log_probs[:, 0, 2] == float("-inf")).all()
+    np.testing.assert_allclose(pol.log_probs[:, :2].exp().detach().numpy(), geo, rtol=1e-5)
+    assert (pol.log_probs[:, 2] == float("-inf")).all()
     # Gaussian: precision-weighted pooling of the experts' (μ_k, σ_k).
-    mu_k = out[:, :, 6:8]
-    log_std_k = -5.0 + 3.5 * (np.tanh(out[:, :, 8:10]) + 1.0)
+    mu_k = out[:, :, 5:7]
+    log_std_k = -5.0 + 3.5 * (np.tanh(out[:, :, 7:9]) + 1.0)
     tau_k = np.exp(-2 * log_std_k)
     tau = (w[..., None] * tau_k).sum(1)
     np.testing.assert_allclose(pol.mean.detach().numpy(),
@@ -228,11 +230,12 @@ def test_top1_pool_is_the_selected_experts_policy():
     torch.manual_seed(2)
     actor = _hand_actor(top_k=1)
     obs = torch.randn(4, 5)
-    pol = actor(obs, actor.value_exists.expand(4, -1, -1))
+    pol = actor(obs, torch.ones(4, 5, dtype=torch.bool))
     k = actor.gate(obs).weights.argmax(-1)
     out = actor.expert_outputs(obs)[torch.arange(4), k]
-    torch.testing.assert_close(pol.log_probs[:, 0, :], torch.log_softmax(out[:, 0:3], -1))
-    torch.testing.assert_close(pol.mean, out[:, 6:8])
+    torch.testing.assert_close(pol.log_probs[:, 0:3], torch.log_softmax(out[:, 0:3], -1))
+    torch.testing.assert_close(pol.log_probs[:, 3:5], torch.log_softmax(out[:, 3:5], -1))
+    torch.testing.assert_close(pol.mean, out[:, 5:7])
 
 
 def test_tanh_gaussian_log_prob_matches_torch_distributions():
@@ -253,34 +256,49 @@ def test_tanh_gaussian_log_prob_matches_torch_distributions():
                                                             log_std[:, 1:2]))
 
 
+def test_layout_log_softmax_matches_numpy_per_dimension():
+    layout = DiscreteLayout((3, 1, 4))
+    torch.manual_seed(4)
+    logits = 30.0 * torch.randn(7, 8, dtype=torch.float64)  # large: stability matters
+    mask = torch.rand(7, 8) < 0.7
+    mask[:, [0, 3, 4]] = True  # every dimension keeps one allowed value
+    got = layout.log_softmax(logits, mask)
+    x, m = logits.numpy(), mask.numpy()
+    for lo, hi in ((0, 3), (3, 4), (4, 8)):
+        seg = np.where(m[:, lo:hi], x[:, lo:hi], -np.inf)
+        ref = seg - np.log(np.exp(seg - seg.max(1, keepdims=True)).sum(1, keepdims=True)) \
+            - seg.max(1, keepdims=True)
+        np.testing.assert_allclose(got[:, lo:hi].numpy(), ref, rtol=1e-12, atol=1e-12)
+    assert (got.exp()[~mask] == 0).all()
+    torch.testing.assert_close(layout.segment_sum(got.exp()), torch.ones(7, 3, dtype=torch.float64))
+
+
 def test_masked_values_have_zero_probability_and_are_never_sampled():
     agent = SacMoeAgent(ToyDesignEnv(), 7, **dict(TINY, updates_per_step=0.25))
     learner = agent.learner
-    logits = torch.randn(1, 3, 5)
-    mask = torch.tensor([[[True, False, True, False, False],
-                          [False, False, False, True, True],
-                          [True, True, True, False, False]]])
-    log_probs = masked_log_softmax(logits, mask)
+    layout = DiscreteLayout((5, 5, 5))
+    learner.layout = layout  # sample from a hand-made policy over three 5-way dims
+    mask = torch.tensor([[True, False, True, False, False,
+                          False, False, False, True, True,
+                          True, True, True, False, False]])
+    log_probs = layout.log_softmax(torch.randn(1, 15), mask)
     assert (log_probs.exp()[~mask] == 0).all()
     # Sampled frequencies follow the masked probabilities (Gumbel-max), masked never drawn.
-    from explorer.agents.sac_moe.networks import GateOutput, PolicyOutput
-    pol = PolicyOutput(log_probs.expand(20_000, -1, -1), torch.zeros(20_000, 2),
-                       torch.zeros(20_000, 2), GateOutput(torch.ones(1, 1), torch.ones(1, 1)))
+    n = 20_000
+    pol = PolicyOutput(log_probs.expand(n, -1), torch.zeros(n, 2), torch.zeros(n, 2),
+                       GateOutput(torch.ones(1, 1), torch.ones(1, 1)))
     action_d, _, _ = learner._sample(pol)
-    counts = torch.stack([torch.bincount(action_d[:, j], minlength=5) for j in range(3)])
+    counts = torch.cat([torch.bincount(action_d[:, j], minlength=5) for j in range(3)])
     assert (counts[~mask[0]] == 0).all()
     p = log_probs.exp()[0]
-    # 5-sigma binomial band around the expected counts.
-    band = 5 * torch.sqrt(20_000 * p * (1 - p)) + 1
-    assert ((counts - 20_000 * p).abs() <= band).all()
-    # Through the agent: masked options of the toy env never come out.
-    env = ToyDesignEnv()
-    _, actions = run_episodes(agent, env, 80)
+    band = 5 * torch.sqrt(n * p * (1 - p)) + 1  # 5-sigma binomial band
+    assert ((counts - n * p).abs() <= band).all()
+    # Through the agent on the toy env: masked options never come out.
+    agent = SacMoeAgent(ToyDesignEnv(), 7, **dict(TINY, updates_per_step=0.25))
+    _, actions = run_episodes(agent, ToyDesignEnv(), 80)
     for step, (d, _) in enumerate(actions):
         s = step % 3
-        for j in range(3):
-            if j != s:
-                assert d[j] == 0
+        assert all(d[j] == 0 for j in range(3) if j != s)
         if s == 1:
             assert d[1] <= actions[step - 1][0][0] + 1
 
@@ -288,12 +306,12 @@ def test_masked_values_have_zero_probability_and_are_never_sampled():
 def test_entropy_terms_ignore_masked_values_without_nan_gradients():
     actor = _hand_actor()
     obs = torch.randn(8, 5)
-    mask = actor.value_exists.expand(8, -1, -1).clone()
-    mask[:, 0, 1:] = False  # one allowed value: entropy exactly 0
+    mask = torch.ones(8, 5, dtype=torch.bool)
+    mask[:, 1:3] = False  # dim 0 keeps one allowed value: its entropy is exactly 0
     pol = actor(obs, mask)
     probs = pol.log_probs.exp()
-    safe = pol.log_probs.masked_fill(~(mask & actor.value_exists), 0.0)
-    entropy = -(probs * safe).sum(-1)
+    safe = pol.log_probs.masked_fill(~mask, 0.0)
+    entropy = -actor.layout.segment_sum(probs * safe)
     assert (entropy[:, 0] == 0).all()
     entropy.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in actor.parameters() if p.grad is not None)
@@ -303,10 +321,10 @@ def test_entropy_terms_ignore_masked_values_without_nan_gradients():
 
 def _transition(reward, terminated, value=0.0):
     z = np.full(2, value, np.float32)
-    return Transition(obs=z, mask=np.ones((1, 2), bool), action_discrete=np.zeros(1, np.int64),
+    return Transition(obs=z, mask=np.ones(2, bool), action_discrete=np.zeros(1, np.int64),
                       action_continuous=np.zeros(1, np.float32),
                       continuous_mask=np.ones(1, bool), reward=reward, next_obs=z,
-                      next_mask=np.ones((1, 2), bool), next_continuous_mask=np.ones(1, bool),
+                      next_mask=np.ones(2, bool), next_continuous_mask=np.ones(1, bool),
                       terminated=terminated)
 
 

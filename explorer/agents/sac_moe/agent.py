@@ -63,7 +63,7 @@ class SacMoeAgent(Agent):
         self.config = dataclasses.replace(config or SacMoeConfig(), **hyperparams)
         cfg = self.config
         torch.set_num_threads(cfg.torch_threads)
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(False)
 
         spaces = self.spaces
         self.obs_dim = int(np.prod(spaces.observation_space.shape))
@@ -71,10 +71,10 @@ class SacMoeAgent(Agent):
         self.n_continuous = spaces.n_continuous
         self.learner = SacMoeLearner(self.obs_dim, self.nvec, self.n_continuous, cfg, self.seed,
                                      gate_index=self._gate_index(spaces, cfg.gate_features))
-        # Padded (D', N_max) mask of existing values; D' = 1 without discrete dims.
-        self._value_exists = self.learner.value_exists.numpy().copy()
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, *self._value_exists.shape,
-                                   self.n_continuous, gamma=cfg.gamma,
+        # Without discrete dims the learner stands in one dim of one value (D' = 1).
+        self._nvec_internal = self.nvec or (1,)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, len(self._nvec_internal),
+                                   sum(self._nvec_internal), self.n_continuous, gamma=cfg.gamma,
                                    prioritized=cfg.prioritized, per_alpha=cfg.per_alpha,
                                    per_beta_start=cfg.per_beta_start,
                                    per_beta_increment=cfg.per_beta_increment)
@@ -99,22 +99,25 @@ class SacMoeAgent(Agent):
         return sorted(set(index)) or None
 
     def _masks(self, info: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """(padded discrete mask (D', N_max), continuous mask (C,)) from ``info``.
+        """(flat discrete mask (F,), continuous mask (C,)) from ``info``.
 
         A missing ``action_mask`` (e.g. after the terminal step) allows every value.
         """
-        mask = self._value_exists.copy()
         given = info.get("action_mask")
-        if given is not None and self.nvec:
+        if given is None or not self.nvec:
+            mask = np.ones(sum(self._nvec_internal), bool)
+        else:
             if len(given) != len(self.nvec):
                 raise ValueError(f"info['action_mask'] has {len(given)} dims, "
                                  f"the action space {len(self.nvec)}")
+            parts = []
             for j, (m, n) in enumerate(zip(given, self.nvec, strict=True)):
                 m = np.asarray(m, dtype=bool)
                 if m.shape != (n,) or not m.any():
                     raise ValueError(f"info['action_mask'][{j}] must be {n} booleans with "
                                      f"at least one True")
-                mask[j, :n] = m
+                parts.append(m)
+            mask = np.concatenate(parts)
         cmask = info.get("continuous_mask")
         if cmask is None:
             cmask = np.ones(self.n_continuous, bool)

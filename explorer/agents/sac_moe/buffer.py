@@ -12,7 +12,8 @@ __all__ = ["Transition", "ReplayBatch", "ReplayBuffer", "EliteBuffer", "RunningM
 
 @dataclass(frozen=True)
 class Transition:
-    """One environment step as the agent saw it (the mask is the one the action obeyed)."""
+    """One environment step as the agent saw it (the mask is the one the action obeyed;
+    discrete masks are flat: the per-dimension boolean arrays concatenated)."""
 
     obs: np.ndarray
     mask: np.ndarray
@@ -32,7 +33,7 @@ class ReplayBatch(NamedTuple):
     obs: np.ndarray
     """(B, obs_dim) float32."""
     mask: np.ndarray
-    """(B, D, N_max) bool: the values allowed at ``obs``."""
+    """(B, F) bool: the values allowed at ``obs``, all dimensions concatenated."""
     action_discrete: np.ndarray
     """(B, D) int64."""
     action_continuous: np.ndarray
@@ -44,7 +45,7 @@ class ReplayBatch(NamedTuple):
     next_obs: np.ndarray
     """(B, obs_dim) float32."""
     next_mask: np.ndarray
-    """(B, D, N_max) bool."""
+    """(B, F) bool."""
     next_continuous_mask: np.ndarray
     """(B, C) bool."""
     terminated: np.ndarray
@@ -130,7 +131,7 @@ class ReplayBuffer:
     current maximum priority (the paper's PER settings, Tab. 5).
     """
 
-    def __init__(self, capacity: int, obs_dim: int, n_discrete: int, n_max: int,
+    def __init__(self, capacity: int, obs_dim: int, n_discrete: int, n_flat: int,
                  n_continuous: int, *, gamma: float, prioritized: bool = False,
                  per_alpha: float = 0.6, per_beta_start: float = 0.4,
                  per_beta_increment: float = 0.001) -> None:
@@ -142,13 +143,13 @@ class ReplayBuffer:
         self.per_beta_increment = per_beta_increment
         self.data = {
             "obs": np.zeros((capacity, obs_dim), np.float32),
-            "mask": np.zeros((capacity, n_discrete, n_max), bool),
+            "mask": np.zeros((capacity, n_flat), bool),
             "action_discrete": np.zeros((capacity, n_discrete), np.int64),
             "action_continuous": np.zeros((capacity, n_continuous), np.float32),
             "continuous_mask": np.zeros((capacity, n_continuous), bool),
             "reward": np.zeros(capacity, np.float32),
             "next_obs": np.zeros((capacity, obs_dim), np.float32),
-            "next_mask": np.zeros((capacity, n_discrete, n_max), bool),
+            "next_mask": np.zeros((capacity, n_flat), bool),
             "next_continuous_mask": np.zeros((capacity, n_continuous), bool),
             "terminated": np.zeros(capacity, np.float32),
             "mc_return": np.zeros(capacity, np.float32),

@@ -16,9 +16,8 @@ __all__ = [
     "PolicyOutput",
     "Actor",
     "SoftQNetwork",
+    "DiscreteLayout",
     "load_balance_loss",
-    "pad_mask",
-    "masked_log_softmax",
     "tanh_gaussian_log_prob",
 ]
 
@@ -77,19 +76,66 @@ def load_balance_loss(probs: torch.Tensor, coef: float) -> torch.Tensor:
     return coef * n_experts * (mean_gate ** 2).sum()
 
 
-def pad_mask(nvec: Sequence[int]) -> torch.Tensor:
-    """(D, N_max) bool: True where value v exists in discrete dimension i (v < nvec[i])."""
-    n_max = max(nvec)
-    return torch.arange(n_max)[None, :] < torch.as_tensor(list(nvec))[:, None]
+class DiscreteLayout(nn.Module):
+    """Flat layout of MultiDiscrete values: dimension i owns entries [o_i, o_i + nvec[i]).
 
-
-def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """log-softmax over the last axis with forbidden entries at exactly −inf.
-
-    Every row must allow at least one value; a forbidden value then has probability
-    exactly 0 (exp(−inf)), so it can never be sampled and adds nothing to entropies.
+    Networks emit one flat vector of F = Σ nvec entries, and masks are flat too (the
+    concatenation of ``info["action_mask"]``). Per-dimension reductions are small dense
+    matrix products with the (F, D) one-hot ``member`` matrix, which keeps padding and
+    scatter/index backward passes out of the update (they dominated its time).
     """
-    return torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+
+    def __init__(self, nvec: Sequence[int]) -> None:
+        super().__init__()
+        self.nvec = tuple(int(n) for n in nvec)
+        if not self.nvec or min(self.nvec) < 1:
+            raise ValueError(f"nvec must be a non-empty sequence of positive sizes, not {nvec!r}")
+        self.n_dims = len(self.nvec)
+        self.n_flat = sum(self.nvec)
+        self.n_max = max(self.nvec)
+        segment = torch.repeat_interleave(torch.arange(self.n_dims), torch.as_tensor(self.nvec))
+        offsets = torch.cumsum(torch.as_tensor([0, *self.nvec[:-1]]), 0)
+        v = torch.arange(self.n_max)[None, :]
+        exists = v < torch.as_tensor(self.nvec)[:, None]
+        self.register_buffer("segment", segment, persistent=False)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("member", F.one_hot(segment, self.n_dims).float(), persistent=False)
+        # (D, N_max) view of the flat vector (padding points at the dim's first entry).
+        self.register_buffer("pad_index", offsets[:, None] + torch.where(exists, v, 0),
+                             persistent=False)
+        self.register_buffer("pad_exists", exists, persistent=False)
+
+    def segment_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, D): sum of each dimension's entries."""
+        return x @ self.member.to(x.dtype)
+
+    def broadcast(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) -> (B, F): each dimension's value on each of its entries."""
+        return x @ self.member.T.to(x.dtype)
+
+    def log_softmax(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-dimension log-softmax of (B, F) ``logits``; forbidden entries exactly −inf.
+
+        Every dimension must allow at least one value. A forbidden value then has
+        probability exactly 0 (exp(−inf)), so it is never sampled and adds nothing to
+        entropies or expectations.
+        """
+        x = logits.masked_fill(~mask, float("-inf"))
+        # Per-dimension max for stability (no gradient needed: it cancels).
+        peak = torch.full((x.shape[0], self.n_dims), float("-inf"), dtype=x.dtype,
+                          device=x.device)
+        peak = peak.scatter_reduce(1, self.segment.expand(x.shape[0], -1), x.detach(), "amax")
+        z = x - self.broadcast(peak)
+        log_norm = torch.log(self.segment_sum(torch.exp(z)))
+        return z - self.broadcast(log_norm)
+
+    def padded(self, flat: torch.Tensor, fill: float) -> torch.Tensor:
+        """(B, F) -> (B, D, N_max) with ``fill`` in the padding (sampling, inspection)."""
+        return flat[:, self.pad_index].masked_fill(~self.pad_exists, fill)
+
+    def taken(self, flat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(B, F), (B, D) int -> (B, D): the entry of each dimension's chosen value."""
+        return flat.gather(1, self.offsets + action)
 
 
 def tanh_gaussian_log_prob(pre_tanh: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor,
@@ -115,8 +161,8 @@ class PolicyOutput(NamedTuple):
     """The actor's distribution parameters for a batch of states."""
 
     log_probs: torch.Tensor
-    """(B, D, N_max) per-dimension categorical log-probabilities (−inf where masked or
-    padded)."""
+    """(B, F) per-dimension categorical log-probabilities in the flat layout of
+    :class:`DiscreteLayout` (−inf where masked)."""
     mean: torch.Tensor
     """(B, C) mean of the pre-tanh Gaussian."""
     log_std: torch.Tensor
@@ -169,7 +215,8 @@ class Actor(nn.Module):
         self.n_continuous = n_continuous
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
-        self.register_buffer("value_exists", pad_mask(self.nvec), persistent=False)
+        self.layout = DiscreteLayout(self.nvec)
+        self.n_flat = self.layout.n_flat
         self.trunk = nn.Sequential(
             nn.Linear(obs_dim, hidden_units), nn.GELU(),
             nn.Linear(hidden_units, hidden_units), nn.GELU(),
@@ -180,7 +227,7 @@ class Actor(nn.Module):
         self.register_buffer("gate_index", torch.as_tensor(index, dtype=torch.long),
                              persistent=False)
         self.gate = MoEGate(len(index), n_experts, top_k)
-        n_out = self.n_discrete * self.n_max + 2 * n_continuous
+        n_out = self.n_flat + 2 * n_continuous
         # Expert weights stacked on a leading K axis so all experts run in two einsums.
         self.w1 = nn.Parameter(torch.empty(n_experts, hidden_units, expert_hidden_units))
         self.b1 = nn.Parameter(torch.empty(n_experts, expert_hidden_units))
@@ -198,14 +245,13 @@ class Actor(nn.Module):
         return torch.einsum("bke,keo->bko", e, self.w2) + self.b2
 
     def forward(self, obs: torch.Tensor, mask: torch.Tensor) -> PolicyOutput:
-        """Pooled policy for ``obs`` (B, obs_dim) under ``mask`` (B, D, N_max) bool."""
+        """Pooled policy for ``obs`` (B, obs_dim) under the flat ``mask`` (B, F) bool."""
         out = self.expert_outputs(obs)
         gate = self.gate(obs[:, self.gate_index])
         w = gate.weights.unsqueeze(-1)  # (B, K, 1)
-        n_d = self.n_discrete * self.n_max
-        batch = obs.shape[0]
-        logits = (w * out[..., :n_d]).sum(dim=1).view(batch, self.n_discrete, self.n_max)
-        log_probs = masked_log_softmax(logits, mask & self.value_exists)
+        n_d = self.n_flat
+        logits = (w * out[..., :n_d]).sum(dim=1)
+        log_probs = self.layout.log_softmax(logits, mask)
         c = self.n_continuous
         raw_mean = out[..., n_d:n_d + c]
         raw_log_std = torch.tanh(out[..., n_d + c:])
@@ -225,24 +271,23 @@ class SoftQNetwork(nn.Module):
     Following Hybrid SAC (Delalleau et al., 2019) the continuous action is an input and
     the discrete action indexes the output; with several discrete dimensions each
     dimension gets its own output branch (action branching, Tavakoli et al., 2018), so the
-    output is (B, D, N_max). Without discrete dimensions there is one branch of one value.
+    output is (B, F) in the flat layout of :class:`DiscreteLayout`. Without discrete
+    dimensions there is one branch of one value.
     """
 
     def __init__(self, obs_dim: int, nvec: Sequence[int], n_continuous: int, *,
                  hidden_units: int) -> None:
         super().__init__()
         self.nvec = tuple(int(n) for n in nvec) or (1,)
-        self.n_max = max(self.nvec)
         self.net = nn.Sequential(
             nn.Linear(obs_dim + n_continuous, hidden_units), nn.GELU(),
             nn.Linear(hidden_units, hidden_units), nn.GELU(),
-            nn.Linear(hidden_units, len(self.nvec) * self.n_max),
+            nn.Linear(hidden_units, sum(self.nvec)),
         )
 
     def forward(self, obs: torch.Tensor, action_continuous: torch.Tensor,
                 active: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, D, N_max) Q-values; continuous dims not ``active`` are fed as 0."""
+        """(B, F) Q-values; continuous dims not ``active`` are fed as 0."""
         if active is not None:
             action_continuous = action_continuous * active
-        q = self.net(torch.cat([obs, action_continuous], dim=-1))
-        return q.view(obs.shape[0], len(self.nvec), self.n_max)
+        return self.net(torch.cat([obs, action_continuous], dim=-1))

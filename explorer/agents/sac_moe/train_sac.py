@@ -73,7 +73,7 @@ class SacMoeLearner:
                                     hidden_units=cfg.hidden_units)
         self.qf1_target = copy.deepcopy(self.qf1).requires_grad_(False)
         self.qf2_target = copy.deepcopy(self.qf2).requires_grad_(False)
-        self.value_exists = self.actor.value_exists
+        self.layout = self.actor.layout
         self.generator = torch.Generator().manual_seed(seed)
         log_alpha0 = float(np.log(cfg.alpha_init))
         self.log_alpha_d = torch.tensor(log_alpha0, requires_grad=True)
@@ -88,22 +88,25 @@ class SacMoeLearner:
     # -- sampling ---------------------------------------------------------------------------
 
     def _sample(self, pol: PolicyOutput, active: torch.Tensor | None = None, *,
-                deterministic: bool = False,
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                deterministic: bool = False, discrete: bool = True,
+                ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """(discrete action (B, D), continuous action (B, C), log π_c (B,)), reparameterised.
 
-        ``log π_c`` counts only the ``active`` continuous dims (all when None).
-
-        Discrete values are drawn by Gumbel-max on the masked log-probabilities: a value
-        at −inf can never win, so masked values are never sampled.
+        ``log π_c`` counts only the ``active`` continuous dims (all when None). Discrete
+        values are drawn by Gumbel-max on the masked log-probabilities: a value at −inf can
+        never win, so masked values are never sampled. The updates take exact
+        expectations over the discrete part and pass ``discrete=False`` (None returned).
         """
+        action_d = None
         if deterministic:
-            action_d = pol.log_probs.argmax(dim=-1)
+            action_d = self.layout.padded(pol.log_probs, float("-inf")).argmax(dim=-1)
             pre_tanh = pol.mean
         else:
-            u = torch.rand(pol.log_probs.shape, generator=self.generator)
-            gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))  # u < 1, so −log u > 0
-            action_d = (pol.log_probs + gumbel).argmax(dim=-1)
+            if discrete:
+                log_probs = self.layout.padded(pol.log_probs, float("-inf"))
+                u = torch.rand(log_probs.shape, generator=self.generator)
+                gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))  # u < 1: −log u > 0
+                action_d = (log_probs + gumbel).argmax(dim=-1)
             eps = torch.randn(pol.mean.shape, generator=self.generator)
             pre_tanh = pol.mean + torch.exp(pol.log_std) * eps
         log_pi_c = tanh_gaussian_log_prob(pre_tanh, pol.mean, pol.log_std, active)
@@ -114,17 +117,18 @@ class SacMoeLearner:
             ) -> tuple[np.ndarray, np.ndarray]:
         """Policy action for one observation: (discrete (D,) int64, continuous (C,) float32).
 
-        ``mask`` is the padded (D, N_max) bool mask of allowed discrete values.
+        ``mask`` is the flat (F,) bool mask of allowed discrete values.
         """
         pol = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None],
                          torch.as_tensor(mask)[None])
         action_d, action_c, _ = self._sample(pol, deterministic=deterministic)
+        assert action_d is not None
         return action_d[0].numpy().astype(np.int64), action_c[0].numpy().astype(np.float32)
 
     @torch.no_grad()
     def random_action(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Uniform over the allowed discrete values and over [−1, 1]^C."""
-        allowed = torch.as_tensor(mask) & self.value_exists
+        allowed = self.layout.padded(torch.as_tensor(mask)[None], False)[0]
         u = torch.rand(allowed.shape, generator=self.generator)
         action_d = u.masked_fill(~allowed, -1.0).argmax(dim=-1)
         action_c = 2.0 * torch.rand(self.n_continuous, generator=self.generator) - 1.0
@@ -133,25 +137,22 @@ class SacMoeLearner:
     # -- helpers ----------------------------------------------------------------------------
 
     def _policy_terms(self, pol: PolicyOutput, mask: torch.Tensor,
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(probabilities, log-probabilities with 0 at forbidden values, allowed mask).
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(probabilities, log-probabilities with 0 at forbidden values), both (B, F).
 
         Zeroing the −inf entries before any product keeps 0·(−inf) = NaN out of both the
         values and the gradients.
         """
-        allowed = mask & self.value_exists
-        probs = torch.exp(pol.log_probs)
-        log_probs = pol.log_probs.masked_fill(~allowed, 0.0)
-        return probs, log_probs, allowed
+        return torch.exp(pol.log_probs), pol.log_probs.masked_fill(~mask, 0.0)
 
     def _expected_q(self, q: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        """E_{a_i~π_i} Q_i averaged over the branches: (B, D, N) -> (B,)."""
-        return (probs * q).sum(dim=-1).mean(dim=-1)
+        """E_{a_i~π_i} Q_i averaged over the branches i: (B, F) -> (B,)."""
+        return self.layout.segment_sum(probs * q).mean(dim=-1)
 
     def target_entropy_discrete(self, mask: torch.Tensor) -> torch.Tensor:
         """ratio · Σ_i log(#allowed values of dimension i), per state: (B,)."""
-        allowed = (mask & self.value_exists).sum(dim=-1).clamp_min(1)
-        return self.config.target_entropy_discrete_ratio * torch.log(allowed.float()).sum(-1)
+        allowed = self.layout.segment_sum(mask.float()).clamp_min(1.0)
+        return self.config.target_entropy_discrete_ratio * torch.log(allowed).sum(-1)
 
     @property
     def alpha_d(self) -> float:
@@ -181,11 +182,11 @@ class SacMoeLearner:
         with torch.no_grad():
             next_pol = self.actor(t["next_obs"], t["next_mask"])
             next_active = t["next_continuous_mask"]
-            _, next_action_c, next_log_pi_c = self._sample(next_pol, next_active)
-            next_probs, next_log_probs, _ = self._policy_terms(next_pol, t["next_mask"])
+            _, next_action_c, next_log_pi_c = self._sample(next_pol, next_active, discrete=False)
+            next_probs, next_log_probs = self._policy_terms(next_pol, t["next_mask"])
             next_q = torch.min(self.qf1_target(t["next_obs"], next_action_c, next_active),
                                self.qf2_target(t["next_obs"], next_action_c, next_active))
-            next_entropy_d = -(next_probs * next_log_probs).sum(dim=(-1, -2))
+            next_entropy_d = -(next_probs * next_log_probs).sum(dim=-1)
             next_value = (self._expected_q(next_q, next_probs) + alpha_d * next_entropy_d
                           - alpha_c * next_log_pi_c)
             td_target = reward + cfg.gamma * (1.0 - t["terminated"]) * next_value
@@ -194,10 +195,9 @@ class SacMoeLearner:
             target = (1.0 - cfg.mc_return_mix) * td_target + cfg.mc_return_mix * mc_return
 
         # ALGO LOGIC: critic loss. Every branch's Q at the value taken regresses to the target.
-        index = t["action_discrete"].unsqueeze(-1)
-        active = t["continuous_mask"]
-        q1 = self.qf1(t["obs"], t["action_continuous"], active).gather(-1, index).squeeze(-1)
-        q2 = self.qf2(t["obs"], t["action_continuous"], active).gather(-1, index).squeeze(-1)
+        action_d, active = t["action_discrete"], t["continuous_mask"]
+        q1 = self.layout.taken(self.qf1(t["obs"], t["action_continuous"], active), action_d)
+        q2 = self.layout.taken(self.qf2(t["obs"], t["action_continuous"], active), action_d)
         err1, err2 = q1 - target[:, None], q2 - target[:, None]
         qf_loss = (t["weights"] * ((err1 ** 2).mean(-1) + (err2 ** 2).mean(-1))).mean()
         self.q_optimizer.zero_grad()
@@ -213,11 +213,11 @@ class SacMoeLearner:
         self.qf1.requires_grad_(False)
         self.qf2.requires_grad_(False)
         pol = self.actor(t["obs"], t["mask"])
-        _, action_c, log_pi_c = self._sample(pol, active)
-        probs, log_probs, _ = self._policy_terms(pol, t["mask"])
+        _, action_c, log_pi_c = self._sample(pol, active, discrete=False)
+        probs, log_probs = self._policy_terms(pol, t["mask"])
         q_pi = torch.min(self.qf1(t["obs"], action_c, active),
                          self.qf2(t["obs"], action_c, active))
-        loss_d = (probs * (alpha_d * log_probs - q_pi.detach())).sum(dim=(-1, -2))
+        loss_d = (probs * (alpha_d * log_probs - q_pi.detach())).sum(dim=-1)
         loss_c = alpha_c * log_pi_c - self._expected_q(q_pi, probs.detach())
         balance = load_balance_loss(pol.gate.probs, cfg.load_balance_coef)
         actor_loss = (loss_d + loss_c).mean() + balance
@@ -230,14 +230,13 @@ class SacMoeLearner:
             elite_pol = self.actor(e["obs"], e["mask"])
             e_active = e["continuous_mask"]
             with torch.no_grad():
-                _, e_action_c, _ = self._sample(elite_pol, e_active)
+                _, e_action_c, _ = self._sample(elite_pol, e_active, discrete=False)
                 e_probs = torch.exp(elite_pol.log_probs)
                 e_q = torch.min(self.qf1(e["obs"], e_action_c, e_active),
                                 self.qf2(e["obs"], e_action_c, e_active))
                 advantage = (e["mc_return"] / reward_scale
                              - self._expected_q(e_q, e_probs)).clamp_min(0.0)
-            log_pi_d = elite_pol.log_probs.gather(
-                -1, e["action_discrete"].unsqueeze(-1)).squeeze(-1).sum(-1)
+            log_pi_d = self.layout.taken(elite_pol.log_probs, e["action_discrete"]).sum(-1)
             pre_tanh = torch.atanh(e["action_continuous"].clamp(-_ATANH_LIMIT, _ATANH_LIMIT))
             log_pi = log_pi_d + tanh_gaussian_log_prob(pre_tanh, elite_pol.mean,
                                                        elite_pol.log_std, e_active)
@@ -252,7 +251,7 @@ class SacMoeLearner:
         self.qf2.requires_grad_(True)
 
         # ALGO LOGIC: temperatures, one per action part, each towards its own target entropy.
-        entropy_d = -(probs * log_probs).sum(dim=(-1, -2)).detach()
+        entropy_d = -(probs * log_probs).sum(dim=-1).detach()
         target_d = self.target_entropy_discrete(t["mask"])
         target_c = cfg.target_entropy_continuous * active.sum(dim=-1)
         alpha_loss = (self.log_alpha_d * (entropy_d - target_d)).mean() - (
