@@ -225,6 +225,11 @@ def build_graph(workload: Workload, phase: str, *, seq_len: int = 2048, batch: i
     model), ``n_layers`` (layers of the transformer this phase runs), ``model_type`` and
     the shape figures the PPA model needs.
     """
+    from .imported import ImportedWorkload  # lazy: imported.py imports this module
+
+    if isinstance(workload, ImportedWorkload):   # ONNX / torch imports build their own graphs
+        return workload.graph(phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
+                              images=images, dtype=dtype)
     if not isinstance(workload, Workload):
         raise TypeError(f"workload must be a Workload, not {type(workload).__name__}")
     if phase not in workload.phases:

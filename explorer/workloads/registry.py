@@ -1,4 +1,4 @@
-"""Built-in workloads, the loader for names and config.json paths, and summaries."""
+"""Built-in workloads, the loader (names, config.json, ONNX files, torch modules), summaries."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any
 from ..errors import InputError
 from .builder import BYTES_PER_ELEM, build_graph
 from .hf import read_config_json, workload_from_hf
+from .imported import ImportedWorkload
 from .model import Workload
+from .onnx_import import load_onnx_workload
+from .torch_import import is_torch_spec, load_torch_workload
 
 __all__ = ["WORKLOAD_NAMES", "load_workload", "builtin_provenance", "workload_summary"]
 
@@ -51,31 +54,42 @@ def _name_for(path: Path, cfg: dict[str, Any]) -> str:
     return path.stem
 
 
-def load_workload(name_or_path: str | Path) -> Workload:
-    """A built-in name (:data:`WORKLOAD_NAMES`) or the path of an HF-style ``config.json``.
+def load_workload(name_or_path: str | Path) -> Workload | ImportedWorkload:
+    """A built-in name (:data:`WORKLOAD_NAMES`), an HF-style ``config.json`` path, an ONNX
+    file (``*.onnx``) or a torch module spec (``pkg.module:Class``, ``file.py:Class``,
+    optionally ``(key=value, ...)``; see :mod:`explorer.workloads.torch_import`).
 
-    Nothing is downloaded. A missing file, malformed JSON, an unsupported architecture or a
-    missing key is an :class:`~explorer.errors.InputError` with a one-line message.
+    Nothing is downloaded and no weight is read. A missing file, malformed JSON, an
+    unsupported architecture or op, or a missing key is an
+    :class:`~explorer.errors.InputError` with a one-line message.
     """
     if isinstance(name_or_path, str) and name_or_path in WORKLOAD_NAMES:
         return _load_builtin(name_or_path)
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"workload must be a name or a path, not {type(name_or_path).__name__}")
+    if str(name_or_path).lower().endswith(".onnx"):
+        return load_onnx_workload(name_or_path)
+    if isinstance(name_or_path, str) and not name_or_path.endswith(".json") \
+            and is_torch_spec(name_or_path):
+        return load_torch_workload(name_or_path)
     path = Path(name_or_path)
     if not path.exists() and path.suffix != ".json" and len(path.parts) == 1:
         raise InputError(f"unknown workload {str(name_or_path)!r} (built-ins: "
-                         f"{', '.join(WORKLOAD_NAMES)}; or give a config.json path)")
+                         f"{', '.join(WORKLOAD_NAMES)}; or give a config.json path, a "
+                         f"model.onnx path or a module:Class spec)")
     cfg = read_config_json(path)
     return workload_from_hf(cfg, _name_for(path, cfg), source=str(path))
 
 
-def workload_summary(workload: Workload, *, kv_len: int = 2048, seq_len: int = 2048,
+def workload_summary(workload: Workload | ImportedWorkload, *, kv_len: int = 2048, seq_len: int = 2048,
                      images: int = 1, dtype: str = "fp16") -> dict[str, Any]:
     """Headline figures of a workload (JSON-ready).
 
     ``flops_per_token_decode`` is the batch-1 decode graph's FLOPs at ``kv_len``;
     ``flops_prefill`` one ``seq_len`` prompt; ``flops_encode`` one image (VLMs).
     """
+    if isinstance(workload, ImportedWorkload):
+        return workload.summary(kv_len=kv_len, seq_len=seq_len, dtype=dtype)
     d = workload.decoder
     decode = build_graph(workload, "decode", kv_len=kv_len, batch=1, dtype=dtype)  # validates
     bpe = BYTES_PER_ELEM[dtype]
