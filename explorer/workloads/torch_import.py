@@ -383,7 +383,12 @@ def trace_module(spec: str) -> TracedModel:
         raise InputError(f"{spec}: forward takes no tensor input")
     seq = conv.values[conv.token_input][0]
     import torch
-    if len(seq) == 2 and isinstance(seq[1], torch.SymInt):
+    if len(seq) != 2:
+        raise InputError(f"{spec}: forward's first input must be token ids [batch, sequence], "
+                         f"not rank {len(seq)}")
+    sym = seq[1].node.expr if isinstance(seq[1], torch.SymInt) else None
+    bounds = ep.range_constraints.get(sym) if sym is not None else None
+    if bounds is not None and bounds.lower != bounds.upper:
         values = _symbolic(conv, spec)
     else:                                    # the exporter fixed S: fit three static traces
         convs = []
