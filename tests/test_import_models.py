@@ -178,6 +178,26 @@ def test_torch_matches_config_json_builder(tmp_path, tie, bias):
         assert a.meta["kv_bytes_per_token"] == b.meta["kv_bytes_per_token"]
 
 
+def test_gpt2_layout_layernorm_gelu_fused_qkv_mask_buffer():
+    """LayerNorm + tanh GELU + fused QKV split + biases + a tril mask buffer (causal)."""
+    w = load_workload(spec("TinyGpt2"))
+    assert w.params == torch_params("TinyGpt2") and w.phases == ("prefill", "decode")
+    V, H, L, nh, kv = 80, 48, 2, 4, 50
+    g = build_graph(w, "decode", kv_len=kv)
+    gemm = 2 * (L * (H * 3 * H + H * H + H * 4 * H + 4 * H * H) + H * V)
+    bias = L * (3 * H + H + 4 * H + H)
+    attn = 2 * 2 * L * H * kv + 6 * L * nh * kv
+    # LayerNorm 7/elem (2 per layer + final), GELU 9/elem, 2 residual adds per layer; the
+    # position-embedding add is fused into the first LayerNorm (docs: known limitation).
+    elt = 7 * H * (2 * L + 1) + 9 * 4 * H * L + 2 * L * H
+    assert g.flops == gemm + bias + attn + elt
+    assert g.kind_counts() == {"matmul": 4 * L + 1, "attn_qk": L, "attn_av": L, "softmax": L,
+                               "layernorm": 2 * L + 1, "gelu": L, "add": 2 * L, "embed": 1}
+    # K and V of the fused projection: H elements each per token and layer
+    assert g.meta["kv_bytes_per_token"] == 2 * L * H * 2
+    assert build_graph(w, "prefill", seq_len=9).op("blocks.0.attn_qk").causal
+
+
 def test_torch_fixed_length_module_falls_back_to_fitted_traces():
     fixed = load_workload(spec("TinyLlamaFixedLength"))
     ref = load_workload(spec())

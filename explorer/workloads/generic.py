@@ -132,6 +132,7 @@ class TracedModel:
     outputs: tuple[str, ...]
     where: str                        # for messages: the file or the module spec
     params_total: int | None = None
+    aux_inputs: tuple[str, ...] = ()  # other graph inputs (attention_mask, position_ids)
 
 
 @dataclass(frozen=True)
@@ -272,9 +273,10 @@ class GraphWalker:
             v = node.inputs[0]
         return None
 
-    def ancestry_ops(self, v: str, limit: int = 400) -> set[str]:
-        """Canonical ops in the constant subgraph that computes ``v``."""
+    def ancestry(self, v: str, limit: int = 400) -> tuple[set[str], set[str]]:
+        """Canonical ops of the constant subgraph that computes ``v``, and its leaf values."""
         ops: set[str] = set()
+        leaves: set[str] = set()
         stack, seen = [v], set()
         while stack and len(seen) < limit:
             x = stack.pop()
@@ -283,7 +285,8 @@ class GraphWalker:
             seen.add(x)
             node = self.producer.get(x)
             if node is None:
+                leaves.add(x)
                 continue
             ops.add(node.op)
             stack.extend(i for i in node.inputs if i is not None)
-        return ops
+        return ops, leaves

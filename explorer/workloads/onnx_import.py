@@ -98,7 +98,7 @@ class _Importer:
                            else self.path.resolve().parent.name or "model",
                            source=str(self.path), kind="onnx", nodes=tuple(self.nodes),
                            values=values, token_input=self.token, outputs=outputs,
-                           where=self.where)
+                           where=self.where, aux_inputs=self.aux)
 
     def inputs(self, g: Any) -> None:
         inits = {i.name for i in g.initializer}
@@ -126,6 +126,7 @@ class _Importer:
         if dims[0].dim_param:
             names[dims[0].dim_param] = sympy.Integer(1)
         self.token = token.name
+        self.aux = tuple(i.name for i in real if i.name != token.name)
         for i in real:
             shape = []
             for d in i.type.tensor_type.shape.dim:

@@ -245,10 +245,19 @@ class _Recogniser:
                    if any(n.op == "mul" and i in n.inputs for n in unit.nodes))
 
     def causal_mask(self, values: list[str]) -> bool:
-        """A mask built from triu/tril, or from comparing position ranges, is causal."""
+        """Is a mask on the attention scores causal?
+
+        Yes when it is built with triu/tril or by comparing position ranges, or when it is
+        a [..., S, S] table that no graph input besides the tokens feeds (a precomputed
+        causal buffer: a padding mask comes from an ``attention_mask`` input).
+        """
         for v in values:
-            ops = self.w.ancestry_ops(v)
+            ops, leaves = self.w.ancestry(v)
             if "trilu" in ops or ("compare" in ops and "range" in ops):
+                return True
+            shape = self.w.values[v].shape or ()
+            if (len(shape) >= 2 and not leaves & set(self.tm.aux_inputs)
+                    and all(S in sympy.sympify(d).free_symbols for d in shape[-2:])):
                 return True
         return False
 

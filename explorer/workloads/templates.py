@@ -9,7 +9,15 @@ import sympy
 
 from ..errors import InputError
 from .builder import FLOPS_PER_ELEM
-from .generic import OpTemplate, Recognised, TNode, const_size, poly, poly_eval
+from .generic import (
+    MOVEMENT_OPS,
+    OpTemplate,
+    Recognised,
+    TNode,
+    const_size,
+    poly,
+    poly_eval,
+)
 
 if TYPE_CHECKING:
     from .patterns import _Recogniser, _Unit
@@ -100,9 +108,25 @@ class _Templates:
         return sizes
 
     def per_token(self, v: str, keys_e: sympy.Expr, what: str) -> int:
-        """Elements of the cached K or V tensor per key token (before any GQA expansion)."""
-        numel = self.w.values[self.w.root(v)].numel
-        return const_size(sympy.cancel(numel / keys_e), f"K/V cache of {what}")
+        """Elements of the cached K or V tensor per key token.
+
+        The smallest per-token size along the views from the attention operand back to
+        its producer: past GQA expansions (expand/repeat grow it) and down to the K or V
+        slice of a fused QKV projection (split/slice shrink it).
+        """
+        w, sizes = self.w, []
+        while True:
+            per = sympy.cancel(w.values[v].numel / keys_e)
+            if per.is_Integer:
+                sizes.append(int(per))
+            node = w.producer.get(v)
+            if node is None or node.op not in MOVEMENT_OPS or len(w.live_inputs(node)) != 1:
+                break
+            v = w.live_inputs(node)[0]
+        if not sizes:
+            raise InputError(f"K/V cache of {what}: tensor {v!r} is not a whole number of "
+                             f"elements per key token")
+        return min(sizes)
 
     # -- names ----------------------------------------------------------------------------
     def unique(self, base: str) -> str:
