@@ -22,11 +22,12 @@ _SINGLE = (Unit.BRANCH, Unit.LSU, Unit.SYS, Unit.VLSU, Unit.VMAC, Unit.VALU, Uni
 class _Slot:
     """Issue-relevant facts of one decoded instruction."""
 
-    __slots__ = ("ins", "unit", "reads", "wfile", "wreg", "lat", "accum", "halt")
+    __slots__ = ("ins", "unit", "reads", "wfile", "wreg", "lat", "accum", "halt", "dmem", "wptr")
 
     def __init__(self, ins, tile):
         s = ins.spec
         self.ins, self.unit, self.accum = ins, s.unit, s.accumulate
+        self.dmem, self.wptr = s.dmem, s.wptr
         self.halt = s.unit is Unit.SYS and s.op is SysOp.ECALL
         self.reads = [(f, getattr(ins, field)) for f, field in s.srcs]
         self.wfile = self.wreg = None
@@ -80,8 +81,9 @@ class _Timing:
             return False
         if s.unit in _SINGLE and any(p.unit is s.unit for p in group):
             return False
-        dmem = (Unit.LSU, Unit.VLSU)
-        if s.unit in dmem and any(p.unit in dmem for p in group):
+        if s.dmem and any(p.dmem for p in group):
+            return False
+        if s.wptr and any(p.wptr for p in group):
             return False
         if s.unit is Unit.VNET and s.ins.spec.op is VnetOp.RECV:
             return bool(self.iss.rx) and self.iss.rx[0][0] <= self.now
@@ -125,7 +127,7 @@ class _Timing:
         return True
 
     def _update_scoreboard(self, group: list[_Slot]) -> None:
-        for f, regs in self.cnt.items():
+        for regs in self.cnt.values():
             for r in range(len(regs)):
                 regs[r] = max(0, regs[r] - 1)
         for s in group:

@@ -81,14 +81,16 @@ def _expand_pseudo(name: str, ops: list[str]) -> list[tuple[str, list[str]]]:
         try:
             value = _int(ops[1])
         except ValueError:
-            return [("lui", [ops[0], f"%hi({ops[1]})"]), ("addi", [ops[0], ops[0], f"%lo({ops[1]})"])]
+            return [("lui", [ops[0], f"%hi({ops[1]})"]),
+                    ("addi", [ops[0], ops[0], f"%lo({ops[1]})"])]
         if not -(1 << 31) <= value < 1 << 32:
             raise ValueError(f"li: immediate must fit in 32 bits, not {value}")
         value &= 0xFFFFFFFF
         lo = value & 0xFFF
         lo = lo - 0x1000 if lo & 0x800 else lo
         if -2048 <= value - (1 << 32) < 0 or value < 2048:
-            return [("addi", [ops[0], "zero", str(value - (1 << 32) if value >= 1 << 31 else value)])]
+            signed = value - (1 << 32) if value >= 1 << 31 else value
+            return [("addi", [ops[0], "zero", str(signed)])]
         hi = ((value - lo) >> 12) & 0xFFFFF
         out = [("lui", [ops[0], str(hi)])]
         return out + [("addi", [ops[0], ops[0], str(lo)])] if lo else out
@@ -138,9 +140,11 @@ def _build(name: str, ops: list[str], pc: int, labels: dict[str, int], tile) -> 
     if tile is not None and spec.fmt == "VE":
         lanes = tile.lanes_int8 if spec.bwidth == 8 else tile.lanes_fp16
         if not 0 <= fields["imm"] < lanes:
-            raise ValueError(f"{name}: element index must be below {lanes} lanes, not {fields['imm']}")
+            raise ValueError(f"{name}: element index must be below {lanes} lanes, "
+                             f"not {fields['imm']}")
     if tile is not None and spec.unit.name == "VLSU" and fields["imm"] % (tile.vlen // 8):
-        raise ValueError(f"{name}: offset must be a multiple of {tile.vlen // 8} bytes, not {fields['imm']}")
+        raise ValueError(f"{name}: offset must be a multiple of {tile.vlen // 8} bytes, "
+                         f"not {fields['imm']}")
     return encode(Instr(spec, **fields))
 
 

@@ -95,9 +95,10 @@ class BranchOp(Enum, shape=4):
     JALR = 9
 
 
-class MemOp(Enum, shape=1):
+class MemOp(Enum, shape=2):
     LOAD = 0
     STORE = 1
+    WLOAD = 2    # vldw: vd <- WMEM[wptr]; wptr += 1
 
 
 class SysOp(Enum, shape=1):
@@ -182,6 +183,10 @@ class InstrSpec:
         In-place accumulator update: a later VMAC into the same accumulator does not wait.
     bwidth : int
         Element width in bits of the ``.h``/``.b`` variant (0 when not applicable).
+    dmem : bool
+        Uses the DMEM port (lw, sw, vld, vst: one per cycle).
+    wptr : bool
+        Uses the WMEM stream pointer (wset, vmacw, vldw: one per cycle).
     """
 
     name: str
@@ -197,6 +202,8 @@ class InstrSpec:
     latency_attr: str | None = None
     accumulate: bool = False
     bwidth: int = 0
+    dmem: bool = False
+    wptr: bool = False
 
     @property
     def is_vector(self) -> bool:
@@ -208,7 +215,9 @@ class InstrSpec:
         have = {"R": ("rd", "rs1", "rs2"), "I": ("rd", "rs1"), "IS": ("rd", "rs1"),
                 "S": ("rs1", "rs2"), "B": ("rs1", "rs2"), "U": ("rd",), "J": ("rd",),
                 "VE": ("rd", "rs1", "vb", "e"), "CSR": ("rd", "rs1"), "SYS": ()}[self.fmt]
-        used = {f for _, f in self.operands} | ({"rs1"} if any(k == "mem" for k, _ in self.operands) else set())
+        used = {f for _, f in self.operands}
+        if any(k == "mem" for k, _ in self.operands):
+            used.add("rs1")
         if self.fmt == "VE":
             used = {{"rs2": "vb", "imm": "e"}.get(f, f) for f in used}
         return tuple(f for f in have if f not in used)
@@ -282,18 +291,20 @@ def _specs() -> tuple[InstrSpec, ...]:
         out.append(InstrSpec(name, "B", Opcode.BRANCH, f3, None, (xs1, xs2, ("label", "imm")),
                              Unit.BRANCH, op, None, ((X, "rs1"), (X, "rs2"))))
     out.append(InstrSpec("lw", "I", Opcode.LOAD, 2, None, (xd, ("mem", "imm")), Unit.LSU,
-                         MemOp.LOAD, (X, "rd"), ((X, "rs1"),), "load_latency"))
+                         MemOp.LOAD, (X, "rd"), ((X, "rs1"),), "load_latency", dmem=True))
     out.append(InstrSpec("sw", "S", Opcode.STORE, 2, None, (xs2, ("mem", "imm")), Unit.LSU,
-                         MemOp.STORE, None, ((X, "rs1"), (X, "rs2"))))
+                         MemOp.STORE, None, ((X, "rs1"), (X, "rs2")), dmem=True))
     out.append(InstrSpec("csrr", "CSR", Opcode.SYSTEM, 2, None, (xd, ("csr", "imm")), Unit.SYS,
                          SysOp.CSRR, (X, "rd"), (), lat_alu))
     out.append(InstrSpec("ecall", "SYS", Opcode.SYSTEM, 0, None, (), Unit.SYS, SysOp.ECALL))
     # custom-0: VLSU + VNET
     vd, vs1, vs2 = ("v", "rd"), ("v", "rs1"), ("v", "rs2")
     out.append(InstrSpec("vld", "I", Opcode.CUSTOM0, 0, None, (vd, ("mem", "imm")), Unit.VLSU,
-                         MemOp.LOAD, (V, "rd"), ((X, "rs1"),), "load_latency"))
+                         MemOp.LOAD, (V, "rd"), ((X, "rs1"),), "load_latency", dmem=True))
     out.append(InstrSpec("vst", "S", Opcode.CUSTOM0, 1, None, (vs2, ("mem", "imm")), Unit.VLSU,
-                         MemOp.STORE, None, ((X, "rs1"), (V, "rs2"))))
+                         MemOp.STORE, None, ((X, "rs1"), (V, "rs2")), dmem=True))
+    out.append(InstrSpec("vldw", "R", Opcode.CUSTOM0, 4, 0, (vd,), Unit.VLSU, MemOp.WLOAD,
+                         (V, "rd"), (), "load_latency", wptr=True))
     out.append(InstrSpec("vsend", "R", Opcode.CUSTOM0, 2, 0, (vs2, xs1), Unit.VNET, VnetOp.SEND,
                          None, ((X, "rs1"), (V, "rs2"))))
     out.append(InstrSpec("vrecv", "R", Opcode.CUSTOM0, 3, 0, (vd,), Unit.VNET, VnetOp.RECV,
@@ -306,7 +317,8 @@ def _specs() -> tuple[InstrSpec, ...]:
              ("vmacv", VmacOp.MACV, (acc, vs1, vs2), ((V, "rs1"), (V, "rs2"))))):
         for k, (suffix, width) in enumerate(((".h", 16), (".b", 8))):
             out.append(InstrSpec(name + suffix, "VE", Opcode.CUSTOM1, 2 * f3 + k, None, ops,
-                                 Unit.VMAC, op, (A, "rd"), srcs, "mac_latency", True, width))
+                                 Unit.VMAC, op, (A, "rd"), srcs, "mac_latency", True, width,
+                                 wptr=op is VmacOp.MACW))
     # custom-2: VMAC accumulator ops
     accs = ("acc", "rs2")
     out.append(InstrSpec("vzero", "R", Opcode.CUSTOM2, 0, 0, (acc,), Unit.VMAC, VmacOp.ZERO,
@@ -320,7 +332,7 @@ def _specs() -> tuple[InstrSpec, ...]:
     out.append(InstrSpec("vcvt.b", "R", Opcode.CUSTOM2, 4, 0, (vd, accs, xs1), Unit.VMAC,
                          VmacOp.CVT, (V, "rd"), ((A, "rs2"), (X, "rs1")), "mac_latency", bwidth=8))
     out.append(InstrSpec("wset", "R", Opcode.CUSTOM2, 5, 0, (xs1,), Unit.VMAC, VmacOp.WSET,
-                         None, ((X, "rs1"),)))
+                         None, ((X, "rs1"),), wptr=True))
     # custom-3: VALU
     lat_v = "valu_latency"
     for name, op in (("vadd.h", ValuOp.ADD), ("vsub.h", ValuOp.SUB), ("vmul.h", ValuOp.MUL),
@@ -334,7 +346,8 @@ def _specs() -> tuple[InstrSpec, ...]:
         out.append(InstrSpec(name, "R", Opcode.CUSTOM3, 1, op.value & 7, (vd, vs2, xs1),
                              Unit.VALU, op, (V, "rd"), ((X, "rs1"), (V, "rs2")), lat_v, bwidth=16))
     out.append(InstrSpec("vmv.s", "VE", Opcode.CUSTOM3, 2, None, (vd, xs1, ("e", "imm")),
-                         Unit.VALU, ValuOp.MVS, (V, "rd"), ((X, "rs1"), (V, "rd")), lat_v, bwidth=16))
+                         Unit.VALU, ValuOp.MVS, (V, "rd"), ((X, "rs1"), (V, "rd")), lat_v,
+                         bwidth=16))
     out.append(InstrSpec("vmv.x", "VE", Opcode.CUSTOM3, 3, None, (xd, vs1, ("e", "imm")),
                          Unit.VALU, ValuOp.MVX, (X, "rd"), ((V, "rs1"),), lat_v, bwidth=16))
     return tuple(out)
@@ -395,7 +408,8 @@ def encode(ins: Instr) -> int:
         word |= (imm << 24) | (rs2 << 20) | (rs1 << 15) | (rd << 7)
     elif fmt == "CSR":
         if imm not in CSRS.values():
-            raise ValueError(f"{s.name}: CSR must be cycle (0xc00) or mhartid (0xf14), not {imm:#x}")
+            raise ValueError(f"{s.name}: CSR must be cycle (0xc00) or mhartid (0xf14), "
+                             f"not {imm:#x}")
         word |= (imm << 20) | (rd << 7)
     return word
 
@@ -433,7 +447,9 @@ def decode(word: int) -> Instr:
             imm = word >> 20
             if imm not in CSRS.values():
                 continue
-        ins = Instr(s, rd, rs1, rs2, imm)
+        used = {f for k, f in s.operands} | ({"rs1"} if ("mem", "imm") in s.operands else set())
+        ins = Instr(s, *(v if f in used else 0 for f, v in
+                         (("rd", rd), ("rs1", rs1), ("rs2", rs2), ("imm", imm))))
         if all(getattr(ins, f) < _REG_LIMIT[k] for k, f in s.operands if k in _REG_LIMIT):
             return ins
     raise ValueError(f"{word:#010x} is not a valid instruction")

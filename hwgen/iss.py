@@ -25,8 +25,18 @@ import numpy as np
 
 from . import golden as g
 from ._iss_timing import _Timing
-from .isa import (CSR_CYCLE, CSR_MHARTID, AluOp, BranchOp, Instr, RegFile, SysOp, Unit, ValuOp,
-                  VmacOp, decode)
+from .isa import (
+    CSR_CYCLE,
+    CSR_MHARTID,
+    AluOp,
+    BranchOp,
+    Instr,
+    SysOp,
+    Unit,
+    ValuOp,
+    VmacOp,
+    decode,
+)
 
 __all__ = ["IssError", "RunResult", "TileISS", "Network", "LOOPBACK_LATENCY"]
 
@@ -140,7 +150,8 @@ class TileISS:
         self.retired += 1
         self.taken = False
         if unit is Unit.ALU:
-            operand = {"U": (ins.imm << 12) & M32, "I": ins.imm & M32, "IS": ins.imm}.get(spec.fmt, b)
+            operand = {"U": (ins.imm << 12) & M32, "I": ins.imm & M32,
+                       "IS": ins.imm}.get(spec.fmt, b)
             result = _alu(op, a, operand, pc)
         elif unit is Unit.BRANCH:
             self.taken = _taken(op, a, b)
@@ -162,6 +173,9 @@ class TileISS:
                       CSR_MHARTID: self.tile_id}[ins.imm] & M32
         elif unit is Unit.VLSU:
             row = self.tile.vlen // 8
+            if op.name == "WLOAD":
+                self.v[ins.rd] = self._wmem_row(np.uint8)
+                return nxt
             addr = self._mem_index((a + ins.imm) & M32, row, spec.name)
             if op.name == "LOAD":
                 self.v[ins.rd] = self.dmem[addr:addr + row]
@@ -182,6 +196,15 @@ class TileISS:
             x[ins.rd] = result & M32
         return nxt
 
+    def _wmem_row(self, dtype) -> np.ndarray:
+        """WMEM row ``wptr`` (then ``wptr`` += 1), for vmacw and vldw."""
+        t, row = self.tile, self.tile.vlen // 8
+        if self.wptr >= t.wmem_rows:
+            raise IssError(f"pc {self.pc:#x}: WMEM row {self.wptr} >= {t.wmem_rows} rows")
+        out = self.wmem[self.wptr * row:(self.wptr + 1) * row].copy().view(dtype)
+        self.wptr += 1
+        return out
+
     def _vmac(self, ins: Instr, op: VmacOp, xs: int) -> int | None:
         t, acc = self.tile, self.acc
         b8 = ins.spec.bwidth == 8
@@ -191,14 +214,11 @@ class TileISS:
             self.wptr = xs
         elif op in (VmacOp.MACW, VmacOp.MACX, VmacOp.MACV):
             if op is VmacOp.MACW:
-                row = t.vlen // 8
-                if self.wptr >= t.wmem_rows:
-                    raise IssError(f"pc {self.pc:#x}: WMEM row {self.wptr} >= {t.wmem_rows} rows")
-                va = self.wmem[self.wptr * row:(self.wptr + 1) * row].view(dtype)
-                self.wptr += 1
+                va = self._wmem_row(dtype)
             else:
                 va = self._lanes(ins.rs1, dtype)
-            vb = self._lanes(ins.rs2, dtype) if op is VmacOp.MACV else self._elem(ins, ins.rs2, 8 if b8 else 16)
+            vb = (self._lanes(ins.rs2, dtype) if op is VmacOp.MACV
+                  else self._elem(ins, ins.rs2, 8 if b8 else 16))
             old = acc[ins.rd, :lanes]
             acc[ins.rd, :lanes] = (g.int8_mac(old.view(np.int32), va, vb).view(np.uint32) if b8
                                    else g.fp16_mac(old, va, vb))

@@ -19,8 +19,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
-from hypothesis import given
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
+from tile_programs import REGION_BYTES, suite, wmem_rows_fp16
 
 from explorer.design import TileConfig
 from hwgen.asm import assemble
@@ -28,8 +29,6 @@ from hwgen.iss import LOOPBACK_LATENCY, Network, TileISS
 from hwgen.tile import Core
 from hwgen.tile import testbench as tb
 from sim.toolchain import verilator_available
-
-from tile_programs import REGION_BYTES, suite, wmem_rows_fp16
 
 CONFIGS = [
     TileConfig(fetch=2, vlen=128, stations=4, xdp=1, vdp=2, dmem_kib=16, imem_kib=1, wmem_kib=16),
@@ -127,7 +126,8 @@ def test_rtl_matches_iss(rtl, name):
     assert np.array_equal(v, iss.v), "v registers differ"
     assert np.array_equal(acc, iss.acc), "accumulators differ"
     assert r["dmem"] == iss.dmem[:REGION_BYTES].tobytes(), "DMEM differs"
-    assert r["cycles"] == iss.result().cycles, f"cycles: rtl {r['cycles']} iss {iss.result().cycles}"
+    cycles = iss.result().cycles
+    assert r["cycles"] == cycles, f"cycles: rtl {r['cycles']} iss {cycles}"
 
 
 def test_back_to_back_vmacw_issue_one_per_cycle(rtl):
@@ -141,3 +141,41 @@ def test_taken_branch_costs_penalty(rtl):
     tile, results = rtl
     per_iter = results["branch_loop4"]["cycles"] - results["branch_loop3"]["cycles"]
     assert per_iter == 2 + tile.branch_penalty_cycles
+
+
+# --- Verilog: conversion and lint ------------------------------------------------------
+# Amaranth's output always trips PROCASSINIT/UNUSEDSIGNAL/DECLFILENAME (toolchain.md §4),
+# and Yosys' Verilog writer prints constants at their minimal width (`x == 15'h4013` with
+# a 32-bit x), which -Wall reports as WIDTHEXPAND/WIDTHTRUNC although Verilog's extension
+# rules make them exact. Every other warning (latches, loops, incomplete cases, constant
+# comparisons, ...) fails the test.
+LINT_WAIVERS = ["-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME",
+                "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+needs_verilator = pytest.mark.skipif(not verilator_available(), reason="Verilator not installed")
+
+
+def lint(tile, tmp_path) -> subprocess.CompletedProcess:
+    text = verilog.convert(Core(tile), emit_src=False, name="tile_core")
+    path = tmp_path / f"{tile}.v"
+    path.write_text(text)
+    return subprocess.run(["verilator", "--lint-only", "-Wall", *LINT_WAIVERS,
+                           "--top-module", "tile_core", str(path)],
+                          capture_output=True, text=True)
+
+
+tile_configs = st.builds(
+    TileConfig, fetch=st.integers(1, 5), vlen=st.just(128), stations=st.integers(1, 8),
+    xdp=st.integers(1, 3), vdp=st.integers(1, 4), xr_wp=st.integers(1, 3),
+    vr_wp=st.integers(1, 3), dmem_kib=st.sampled_from([16, 32]), imem_kib=st.sampled_from([1, 2]),
+    wmem_kib=st.sampled_from([0, 16, 48]), wmem_kind=st.sampled_from(["rom", "sram"]))
+
+
+@pytest.mark.sim
+@needs_verilator
+@settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.generate])
+@example(tile=TileConfig(fetch=1, vlen=128, stations=1, xdp=1, vdp=1, dmem_kib=16, imem_kib=1,
+                         wmem_kib=0))
+@given(tile=tile_configs)
+def test_random_tile_configs_convert_and_lint(tile, tmp_path_factory):
+    result = lint(tile, tmp_path_factory.mktemp("lint"))
+    assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[-3000:]

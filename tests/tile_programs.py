@@ -112,9 +112,32 @@ def vmacx_pipelined(t, rng) -> Program:
     """, _region(rng))
 
 
+def gemm_vldw(t, rng) -> Program:
+    """Two rows (R=2) sharing each weight row: vldw into a register, two vmacx.h."""
+    row = t.vlen // 8
+    k = min(t.lanes_fp16, 8)
+    body = "\n".join(f"    vldw v{3 + e % 2}\n    vmacx.h acc0, v{3 + e % 2}, v1, {e}\n"
+                     f"    vmacx.h acc1, v{3 + e % 2}, v2, {e}" for e in range(k))
+    return Program("gemm_vldw", f"""
+        li t0, 5
+        wset t0
+        vld v1, 0(zero)
+        vld v2, {row}(zero)
+        vzero acc0
+        vzero acc1
+    {body}
+        vcvt.h v5, acc0
+        vcvt.h v6, acc1
+        vst v5, {2 * row}(zero)
+        vst v6, {3 * row}(zero)
+        ecall
+    """, _region(rng))
+
+
 def elementwise(t, rng) -> Program:
     row = t.vlen // 8
-    stores = "\n".join(f"    vst v{r}, {(2 + i) * row}(zero)" for i, r in enumerate((3, 4, 5, 6, 7)))
+    stores = "\n".join(f"    vst v{r}, {(2 + i) * row}(zero)"
+                       for i, r in enumerate((3, 4, 5, 6, 7)))
     return Program("elementwise", f"""
         vld v1, 0(zero)
         vld v2, {row}(zero)
@@ -223,13 +246,15 @@ def random_program(t, rng: np.random.Generator, index: int, n: int = 40) -> Prog
         elif kind == 1:
             lines.append(f"{rng.choice(_SCALAR_RI)} {xr()}, {xr()}, {rng.integers(-2048, 2048)}")
         elif kind == 2:
-            lines.append(f"{rng.choice(('slli', 'srli', 'srai'))} {xr()}, {xr()}, {rng.integers(0, 32)}")
+            op = rng.choice(("slli", "srli", "srai"))
+            lines.append(f"{op} {xr()}, {xr()}, {rng.integers(0, 32)}")
         elif kind == 3:
             op = rng.choice(("lw", "sw"))
             lines.append(f"{op} {xr()}, {4 * rng.integers(0, REGION_BYTES // 4)}(zero)")
         elif kind == 4:
-            op = rng.choice(("vld", "vst"))
-            lines.append(f"{op} {vr()}, {row * rng.integers(0, rows)}(zero)")
+            op = rng.choice(("vld", "vst", "vldw"))
+            lines.append(f"vldw {vr()}" if op == "vldw" else
+                         f"{op} {vr()}, {row * rng.integers(0, rows)}(zero)")
         elif kind == 5:
             sfx, lanes = (".b", t.lanes_int8) if rng.integers(0, 2) else (".h", t.lanes_fp16)
             form = rng.integers(0, 3)
@@ -254,7 +279,8 @@ def random_program(t, rng: np.random.Generator, index: int, n: int = 40) -> Prog
             e = rng.integers(0, t.lanes_fp16)
             lines.append(rng.choice([f"vmv.s {vr()}, {xr()}, {e}", f"vmv.x {xr()}, {vr()}, {e}"]))
         else:
-            lines.append(rng.choice([f"csrr {xr()}, cycle", f"lui {xr()}, {rng.integers(0, 1 << 20)}",
+            lines.append(rng.choice([f"csrr {xr()}, cycle",
+                                     f"lui {xr()}, {rng.integers(0, 1 << 20)}",
                                      "beq zero, zero, 8\naddi x1, x1, 1"]))
     lines.append("ecall")
     return Program(f"random{index}", "\n".join(lines), _region(rng))
@@ -264,7 +290,8 @@ def suite(t, seed: int = 1) -> list[Program]:
     """The RTL-vs-ISS program suite for ``t``."""
     rng = np.random.default_rng(seed)
     progs = [scalar_loop(t, rng), gemv_vmacw(t, rng, False), gemv_vmacw(t, rng, True),
-             vmacx_pipelined(t, rng), elementwise(t, rng), reduction(t, rng), loopback(t, rng),
+             vmacx_pipelined(t, rng), gemm_vldw(t, rng), elementwise(t, rng),
+             reduction(t, rng), loopback(t, rng),
              vmacw_burst(t, 8), vmacw_burst(t, 16), branch_loop(t, 3), branch_loop(t, 4)]
     progs += [random_program(t, rng, i) for i in range(3)]
     return progs

@@ -16,6 +16,7 @@ from amaranth.lib import wiring
 from explorer.contract import SRAM_BANK_ROWS
 from explorer.design import TileConfig
 
+from ..isa import MemOp
 from .frontend import FRONTEND_PENALTY_CYCLES, Frontend
 from .hostport import HostPort
 from .issue import Issue
@@ -113,6 +114,9 @@ class Core(wiring.Component):
         _connect_port(m, run, self.loadstore.dmem, self.host.dmem, self.dmem)
         if self.wmem is not None:
             _connect_port(m, run, self.vmac.wmem, self.host.wmem, self.wmem)
+            m.d.comb += self.loadstore.wmem_rdata.eq(self.wmem.rdata)
+        m.d.comb += self.vmac.vldw.eq(self.issue.vlsu.valid
+                                      & (self.issue.vlsu.d.op == MemOp.WLOAD))
         # network
         wiring.connect(m, wiring.flipped(self.tx), self.vnet.tx)
         wiring.connect(m, wiring.flipped(self.rx), self.vnet.rx)

@@ -27,6 +27,8 @@ DECODED = data.StructLayout({
     "ra2": 1,            # reads acc[rs2]
     "wx": 1, "wv": 1, "wa": 1,      # writes x[rd] / v[rd] / acc[rd]
     "accum": 1,          # in-place accumulate into acc[rd] (no same-acc stall)
+    "dmem": 1,           # uses the DMEM port (one per cycle)
+    "wptr": 1,           # uses the WMEM stream pointer (one per cycle)
     "lat": LAT_BITS,     # result latency of the destination
 })
 
@@ -86,7 +88,8 @@ class Decoder(wiring.Component):
             legal.append(hit)
             fmt_hits.setdefault(spec.fmt, []).append(hit)
             consts = {"unit": spec.unit.value, "op": spec.op.value, "b8": spec.bwidth == 8,
-                      "imm_b": spec.fmt in ("I", "IS", "U"), "accum": spec.accumulate}
+                      "imm_b": spec.fmt in ("I", "IS", "U"), "accum": spec.accumulate,
+                      "dmem": spec.dmem, "wptr": spec.wptr}
             for src in spec.srcs:
                 consts[_READ_FLAGS[src]] = 1
             if spec.dst is not None:

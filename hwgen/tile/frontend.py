@@ -84,9 +84,9 @@ class Frontend(wiring.Component):
 
         pc = Signal(self.pc_bits)
         f2_valid = Signal()
-        f2_b0 = Signal(range(nb))
+        f2_b0 = Signal(range(max(2, nb)))     # >= 1 bit: no zero-width wires
         entries = [Signal(32, name=f"q{i}") for i in range(st)]
-        head = Signal(range(st))
+        head = Signal(range(max(2, st)))
         count = Signal(range(st + 1))
         head_pc = Signal(self.pc_bits)
 
@@ -95,7 +95,7 @@ class Frontend(wiring.Component):
         enq = Signal()
         r0, b0 = _divmod(pc, nb)
         hr, hb = _divmod(self.host.addr, nb)
-        host_b = Signal(range(nb))
+        host_b = Signal(range(max(2, nb)))
         banks = []
         for b in range(nb):
             bank = SramBank(depth, 32, self._init[b::nb])
@@ -114,17 +114,17 @@ class Frontend(wiring.Component):
         # F2 -> queue
         group = []
         for j in range(fg):
-            bank_j = Signal(range(nb), name=f"group_bank{j}")
+            bank_j = Signal(range(max(2, nb)), name=f"group_bank{j}")
             m.d.comb += bank_j.eq(Mux(f2_b0 + j >= nb, f2_b0 + j - nb, f2_b0 + j))
             group.append(pick([b.rdata for b in banks], bank_j))
         free_after_issue = st - count + self.issued
         m.d.comb += [enq.eq(f2_valid & (free_after_issue >= fg) & ~self.redirect),
                      fetch_now.eq(self.run & ~self.redirect & (~f2_valid | enq))]
-        tail = Signal(range(st))
+        tail = Signal(range(max(2, st)))
         m.d.comb += tail.eq(Mux(head + count >= st, head + count - st, head + count))
         with m.If(enq):
             for e in range(st):
-                off = Signal(range(st), name=f"off{e}")
+                off = Signal(range(max(2, st)), name=f"off{e}")
                 # (e - tail) mod st; the last entry is never below tail
                 m.d.comb += off.eq(Mux(tail <= e, e - tail, e + st - tail) if e < st - 1
                                    else e - tail)
@@ -133,7 +133,7 @@ class Frontend(wiring.Component):
 
         # slots seen by the issue logic
         for j in range(iw):
-            entry_j = Signal(range(st), name=f"slot_entry{j}")
+            entry_j = Signal(range(max(2, st)), name=f"slot_entry{j}")
             m.d.comb += [entry_j.eq(Mux(head + j >= st, head + j - st, head + j)),
                          self.slots[j].insn.eq(pick(entries, entry_j)),
                          self.slots[j].valid.eq(count > j)]

@@ -7,7 +7,8 @@ holds for it (``docs/isa.md`` lists them with the cycle-exact rules):
   slot of the group (an in-place VMAC accumulate never waits for its accumulator);
 * structural: ``scalar_issue_per_cycle`` scalar ops, ``vector_issue_per_cycle`` vector
   ops, one op per unit other than the ALUs, one DMEM access (lw/sw/vld/vst share the
-  port), a free write port of the destination's register file in its write cycle;
+  port), one WMEM stream-pointer op (wset/vmacw/vldw), a free write port of the
+  destination's register file in its write cycle;
 * a branch or jump ends the group; ``ecall`` (or an illegal word) issues alone from
   slot 0 once the machine is drained; ``vsend`` needs room in the tx FIFO, ``vrecv`` a
   received vector.
@@ -21,8 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..isa import SysOp, Unit, VnetOp
 from .decode import DECODED, LAT_BITS, Decoder
-from .pipe import pick
 from .frontend import SLOT
+from .pipe import pick
 from .scoreboard import WRITE_REQ, max_latency
 
 __all__ = ["dispatch_layout", "Issue"]
@@ -89,7 +90,8 @@ class Issue(wiring.Component):
             live = d.legal & ~f["halt"]
             f["scalar"] = live & (d.unit.as_value() < Unit.VLSU.value)
             f["vector"] = live & (d.unit.as_value() >= Unit.VLSU.value)
-            f["dmem"] = live & ((d.unit == Unit.LSU) | (d.unit == Unit.VLSU))
+            f["dmem"] = live & d.dmem
+            f["wptr"] = live & d.wptr
             for u in Unit:
                 f[u] = live & (d.unit == u)
             prev = info[:j]
@@ -114,6 +116,7 @@ class Issue(wiring.Component):
             struct_ok &= ~f["scalar"] | (_sum(p["scalar"] for p in prev) < t.scalar_issue_per_cycle)
             struct_ok &= ~f["vector"] | (_sum(p["vector"] for p in prev) < t.vector_issue_per_cycle)
             struct_ok &= ~f["dmem"] | ~_or(p["dmem"] for p in prev)
+            struct_ok &= ~f["wptr"] | ~_or(p["wptr"] for p in prev)
             for u in _SINGLE_UNITS:
                 struct_ok &= ~f[u] | ~_or(p[u] for p in prev)
             struct_ok &= ~_or(p[Unit.BRANCH] | p["halt"] for p in prev)   # they end the group
@@ -142,8 +145,9 @@ class Issue(wiring.Component):
             m.d.comb += [port.valid.eq(_or(sels)), Cat(port.d.as_value(), port.pc).eq(payload)]
 
         for u in _SINGLE_UNITS:
-            dispatch(getattr(self, u.name.lower()), [g & i[u] for g, i in zip(gos, info)])
+            dispatch(getattr(self, u.name.lower()),
+                     [g & i[u] for g, i in zip(gos, info, strict=True)])
         for a in range(self.n_alu):
             dispatch(self.alu[a], [g & i[Unit.ALU] & (i["alu_before"] == a)
-                                   for g, i in zip(gos, info)])
+                                   for g, i in zip(gos, info, strict=True)])
         return m

@@ -62,7 +62,7 @@ class RegFile(wiring.Component):
                 prefix.append(prefix[-1] + s.en)
             for p in range(self.n_ports):
                 en = addr = dat = 0
-                for s, before in zip(srcs, prefix):
+                for s, before in zip(srcs, prefix, strict=True):
                     hit = s.en & (before == p)
                     en = en | hit
                     addr = addr | Mux(hit, s.addr, 0)
@@ -75,6 +75,6 @@ class RegFile(wiring.Component):
                 with m.If(en & (addr == i)):
                     m.d.sync += reg.eq(dat)
         table = Array([0 if r is None else r for r in self.regs])
-        for addr, out in zip(self.raddr, self.rdata):
+        for addr, out in zip(self.raddr, self.rdata, strict=True):
             m.d.comb += out.eq(table[addr])
         return m

@@ -66,7 +66,7 @@ class ScalarUnits(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for i, (d, a, b) in enumerate(zip(self.alu, self.alu_a, self.alu_b)):
+        for i, (d, a, b) in enumerate(zip(self.alu, self.alu_a, self.alu_b, strict=True)):
             pc_bytes = Cat(0, 0, d.pc)
             opb = Mux(d.d.imm_b, d.d.imm, b)
             self._write(m, self.alu_w[i], d, alu_result(d.d.op, a, opb, pc_bytes), f"alu{i}")

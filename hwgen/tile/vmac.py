@@ -1,7 +1,8 @@
 """VMAC unit: accumulators, the multiply-accumulate pipeline, vred tree, vcvt, WMEM stream.
 
 * MAC ops (``vmacw vmacx vmacv``, ``vzero``), issued in cycle t: operands captured at
-  the end of t (``vmacw`` reads WMEM row ``wptr`` in t, ``wptr`` += 1); products
+  the end of t (``vmacw`` reads WMEM row ``wptr`` in t, ``wptr`` += 1; the unit also
+  reads the row for a ``vldw`` issued to the VLSU); products
   (``Fp16MulFp32``; INT8 operands pass) in t+1, padded to ``mac_latency``; the in-place
   accumulate (``Fp32Add`` / ``Int8Mac``) into the accumulator in t + mac_latency - 1.
   Back-to-back ops into the same accumulator therefore need no stall.
@@ -39,7 +40,7 @@ class VmacUnit(wiring.Component):
     def __init__(self, tile, pc_bits: int):
         self._t = tile
         members = {"vmac": In(dispatch_layout(pc_bits)), "va": In(tile.vlen), "vb": In(tile.vlen),
-                   "xs": In(32), "clear": In(1),
+                   "xs": In(32), "vldw": In(1), "clear": In(1),
                    "x_w": Out(write_layout(5, 32)),
                    "v_w": Out(write_layout(ceil_log2(tile.vregs), tile.vlen))}
         if tile.wmem_rows:
@@ -77,16 +78,19 @@ class VmacUnit(wiring.Component):
             wptr = Signal(len(self.wmem.addr))
             with m.If(d.valid & (op == VmacOp.WSET)):
                 m.d.sync += wptr.eq(self.xs)
-            with m.Elif(d.valid & (op == VmacOp.MACW)):
+            # vmacw and vldw (issued to VLSU) stream rows; the issue logic allows one
+            # stream-pointer op (wset/vmacw/vldw) per cycle
+            stream = (d.valid & (op == VmacOp.MACW)) | self.vldw
+            with m.Elif(stream):
                 m.d.sync += wptr.eq(wptr + 1)
             with m.If(self.clear):
                 m.d.sync += wptr.eq(0)
-            m.d.comb += [self.wmem.ce.eq(d.valid & (op == VmacOp.MACW)), self.wmem.addr.eq(wptr)]
+            m.d.comb += [self.wmem.ce.eq(stream), self.wmem.addr.eq(wptr)]
             a = Mux(s1["w"], self.wmem.rdata, s1["a"])
             self.wptr = wptr
         # t+1: FP16 products (exact in FP32)
         prods = []
-        for i, (x, y) in enumerate(zip(_lanes(a, 16), _lanes(s1["b"], 16))):
+        for i, (x, y) in enumerate(zip(_lanes(a, 16), _lanes(s1["b"], 16), strict=True)):
             m.submodules[f"mul{i}"] = mul = Fp16MulFp32()
             m.d.comb += [mul.a.eq(x), mul.b.eq(y)]
             prods.append(mul.o)
@@ -99,13 +103,14 @@ class VmacUnit(wiring.Component):
         # t + mac_latency - 1: accumulate in place
         acc = Array(self.accs)[s2["acc"]]
         new_h = []
-        for i, (old, p) in enumerate(zip(_lanes(acc, 32)[:nh], _lanes(s2["p"], 32))):
+        for i, (old, p) in enumerate(zip(_lanes(acc, 32)[:nh], _lanes(s2["p"], 32), strict=True)):
             m.submodules[f"add{i}"] = add = Fp32Add()
             m.d.comb += [add.a.eq(old), add.b.eq(p)]
             new_h.append(add.o)
         new_h = Cat(*new_h, acc[32 * nh:])
         new_b = []
-        for i, (old, x, y) in enumerate(zip(_lanes(acc, 32), _lanes(s2["a"], 8), _lanes(s2["b"], 8))):
+        lanes = zip(_lanes(acc, 32), _lanes(s2["a"], 8), _lanes(s2["b"], 8), strict=True)
+        for i, (old, x, y) in enumerate(lanes):
             m.submodules[f"imac{i}"] = imac = Int8Mac()
             m.d.comb += [imac.acc.eq(old), imac.a.eq(x), imac.b.eq(y)]
             new_b.append(imac.o)
@@ -120,7 +125,7 @@ class VmacUnit(wiring.Component):
         levels = ceil_log2(nh)
         go = d.valid & (d.d.op == VmacOp.RED)
         fp = _lanes(acc_rd, 32)[:nh]
-        ints = [(x + y)[:32] for x, y in zip(*[iter(_lanes(acc_rd, 32))] * 2)]
+        ints = [(x + y)[:32] for x, y in zip(*[iter(_lanes(acc_rd, 32))] * 2, strict=True)]
         n_add = 0
         for level in range(levels):
             nxt_fp, nxt_int = [], []
