@@ -4,8 +4,8 @@ The importers (:mod:`.onnx_import`, :mod:`.torch_import`) translate their graph 
 :class:`TracedModel`: nodes with *canonical* op names and tensors whose shapes are sympy
 polynomials in one symbol :data:`S`, the tokens of the one sequence the model was traced on
 (batch 1; every sequence is independent, so a batch of ``b`` is ``b`` times the work).
-:func:`explorer.workloads.patterns.recognise` maps that node list onto the builder's op kinds and returns
-:class:`OpTemplate` records whose sizes stay polynomials in ``S``; :mod:`.imported` turns
+:func:`explorer.workloads.patterns.recognise` maps that node list onto the builder's op
+kinds and returns :class:`OpTemplate` records whose sizes stay polynomials in ``S``; :mod:`.imported` turns
 them into the prefill and decode :class:`~explorer.workloads.graph.OpGraph` s.
 
 Recognition (docs/workloads.md, "Imported models"):
@@ -39,6 +39,7 @@ from typing import Any
 import sympy
 
 from ..errors import InputError
+from .graph import OP_KINDS
 
 __all__ = ["S", "TValue", "TNode", "TracedModel", "OpTemplate", "Recognised", "GraphWalker",
            "poly", "poly_eval", "const_size", "MOVEMENT_OPS", "ELEMENTWISE_OPS", "REDUCE_OPS",
@@ -164,6 +165,14 @@ class OpTemplate:
     last_row_only: bool = False       # lm_head: prefill runs it on the last position only
     from_input: bool = False          # reads the token input (graph source)
     flops_per_elem: int = 0           # element-wise kinds; 0 for GEMM-like
+
+    def __post_init__(self) -> None:
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"OpTemplate.kind must be one of {', '.join(OP_KINDS)}, "
+                             f"not {self.kind!r}")
+        if self.params > self.read_params and self.kind != "embed":
+            raise ValueError(f"OpTemplate.params ({self.params}) must not exceed read_params "
+                             f"({self.read_params})")
 
 
 @dataclass(frozen=True)
