@@ -24,7 +24,7 @@ _PHASES = ("all", "prefill", "decode", "encode")
 
 @app.command("evaluate")
 def evaluate_cmd(
-    workload: Annotated[str, typer.Option(help="Built-in workload name or a config.json path.")],
+    workload: Annotated[str, typer.Option(help="Built-in name, HF config.json, model.onnx, or module:Class (torch, meta device).")],
     node: Annotated[str, typer.Option(help="Technology node, e.g. 3nm.")],
     design: Annotated[Path, typer.Option(help="Design JSON file.")],
     phase: Annotated[str, typer.Option(help="all, prefill, decode or encode.")] = "all",
