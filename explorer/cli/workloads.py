@@ -26,7 +26,7 @@ app.add_typer(workload_app, name="workload")
 
 @workload_app.callback(invoke_without_command=True)
 def _workload(ctx: typer.Context) -> None:
-    """Inspect one workload (a built-in name or a config.json path)."""
+    """Inspect one workload (built-in name, HF config.json, model.onnx or module:Class)."""
     if ctx.invoked_subcommand is None:      # bare `workload`: help, exit 0 (not a usage error)
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
