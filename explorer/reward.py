@@ -8,19 +8,23 @@ with (a, b, c) = (0.4, 0.4, 0.2) in ``performance`` mode (clock = the node's fma
 (0.2, 0.6, 0.2) in ``low-power`` mode (clock = 10 MHz), and fills the gaps the paper
 leaves (every choice is in :func:`formula_text`, printed in reports):
 
-* Normalisation is logarithmic (tokens/s, mW and mm^2 span decades) over ranges derived
-  from physical bounds of the node, workload and mode clock, never from designs seen:
-  Perf over [roofline of one VLEN-128 tile / 100, roofline of the largest design the space
-  allows (reticle- or 64x64-limited, densest tile)], per phase, then averaged over the
-  workload's phases; Power over [leakage + clock power of one minimum tile, reticle x
-  cooling-limit power density]; Area over [one minimum tile, reticle]. Each is clipped
-  to [0, 1]; what lies beyond is charged by the penalties.
+* Perf is a *value* on a logarithmic scale (tokens/s span decades; each doubling is worth
+  the same): per phase over [roofline of one VLEN-128 tile / 100, roofline of the largest
+  design the space allows (reticle- or 64x64-limited, densest tile)] at the mode's clock,
+  then averaged over the workload's phases (prefill, decode, and encode for VLMs).
+  Power and area are *costs* on a linear scale (every watt and mm^2 costs the same),
+  as fractions of the mode's power budget and of the reticle. All three are clipped to
+  [0, 1]; what lies beyond is charged by the penalties. The ranges come from physical
+  bounds of node, workload and clock, never from designs seen. (With the paper's equal
+  perf and power weights, log-scaled power would make performance mode scale-neutral
+  and drive it to the smallest design; docs/explorer.md shows the numbers.)
 * Feasible = :attr:`PPAResult.feasible` (no hard physical violation). B_feasible =
   s * (1 + m), m = clip((P_budget - P) / P_budget, -1, 1), s = 1, as the paper.
-* Power budget: 75 W in performance mode (PCI Express CEM slot limit without auxiliary
-  power), 13 mW in low-power mode (the paper's SmolVLM claim, Tab. 19, taken as the
-  target). P_violation = s * (1 + v) * v^2 with v = log10(P / P_budget) when over budget:
-  cubic in decades over budget, so it stays finite and of order 1-50.
+* Power budget: performance mode 738 W = reticle 858 mm^2 x 0.86 W/mm^2, the most one
+  reticle-sized die can dissipate at the cooling limit the node data uses (H100 class);
+  low-power mode 13 mW (the paper's SmolVLM claim, Tab. 19, taken as the target).
+  P_violation = s * (1 + v) * v^2 with v = log10(P / P_budget) when over budget: cubic in
+  decades over budget, so it stays finite and of order 1-50.
 * P_memory (violations 4, 8, 16, 128, 256): 1 per violated kind, plus the decades by
   which on-die weights overflow the reticle at the node's ROM density (256).
 * P_hazard (physical-implementation hazards, our reading of the paper's hazard term,
@@ -46,7 +50,6 @@ from . import contract as C
 from .ppa.area import (
     CHIP_OVERHEAD_FRACTION,
     tile_features,
-    tile_flops,
     tile_logic_um2,
     tile_sram_um2,
 )
@@ -78,7 +81,8 @@ class Mode:
 
 
 MODES: Mapping[str, Mode] = {
-    "performance": Mode("performance", 0.4, 0.4, 0.2, "fmax", 75_000.0, 0.0),
+    "performance": Mode("performance", 0.4, 0.4, 0.2, "fmax",
+                        RETICLE_MM2 * MAX_POWER_DENSITY_W_PER_MM2 * 1e3, 0.0),
     "low-power": Mode("low-power", 0.2, 0.6, 0.2, "10", 13.0, 5.0),
 }
 
@@ -98,19 +102,18 @@ _HAZARD_BITS = (1, 2, 32, 64)
 class RewardContext:
     """Normalisation ranges and constraints of one (workload, node, mode).
 
-    ``perf_range`` maps each phase to (lo, hi) tokens/s; the other ranges are (lo, hi).
+    ``perf_range`` maps each phase to its (lo, hi) tokens/s (log scale); power and area
+    are normalised linearly by ``mode.power_budget_mw`` and ``area_budget_mm2``.
     """
 
     mode: Mode
     clock_mhz: float
     perf_range: Mapping[str, tuple[float, float]]
-    power_range_mw: tuple[float, float]
-    area_range_mm2: tuple[float, float]
+    area_budget_mm2: float
     weights_rom_mm2: float           # all weights in ROM at this node's density
 
     def __post_init__(self) -> None:
-        for name, (lo, hi) in (*self.perf_range.items(), ("power", self.power_range_mw),
-                               ("area", self.area_range_mm2)):
+        for name, (lo, hi) in self.perf_range.items():
             if not (0 < lo < hi and math.isfinite(hi)):
                 raise ValueError(f"RewardContext {name} range must satisfy 0 < lo < hi, not {lo}, {hi}")
 
@@ -127,17 +130,15 @@ def reward_context(problem: Problem, mode: str) -> RewardContext:
     node = problem.tech
     f_hz = mode_clock_mhz(m, node.fmax_mhz) * 1e6
 
-    def tile(vlen: int) -> tuple[float, float, float]:
-        """(die mm^2 of one tile, its leakage + clock mW, its FP16 lanes)."""
+    def tile(vlen: int) -> tuple[float, int]:
+        """(die mm^2 of one minimal tile of ``vlen``, its FP16 lanes)."""
         feats = tile_features(vlen, 1, 1, 1, 1, 1, 1, 64)
         logic = float(tile_logic_um2(feats, node)) * 1e-6
         sram = float(tile_sram_um2(16, 1, 0, True, node)[0]) * 1e-6
-        leak = logic * node.logic_leakage_mw_per_mm2 + sram * node.sram_leakage_mw_per_mm2
-        clock = float(tile_flops(feats, gated=False)) * node.flop_clock_fj * 1e-15 * f_hz * 1e3
-        return (logic + sram) * (1 + CHIP_OVERHEAD_FRACTION), leak + clock, C.lanes_fp16(vlen)
+        return (logic + sram) * (1 + CHIP_OVERHEAD_FRACTION), C.lanes_fp16(vlen)
 
-    a_min, p_min, l_min = tile(128)
-    a_big, _, l_big = tile(2048)
+    _, l_min = tile(128)
+    a_big, l_big = tile(2048)
     max_lanes = min(RETICLE_MM2 / a_big, 64 * 64) * l_big
     perf = {}
     for name, pt in problem.tables.phases.items():
@@ -147,8 +148,7 @@ def reward_context(problem: Problem, mode: str) -> RewardContext:
         perf[name] = (lo, hi)
     weights_mm2 = problem.tables.weight_bytes * 8 * node.rom_um2_per_bit * 1e-6
     return RewardContext(mode=m, clock_mhz=f_hz / 1e6, perf_range=perf,
-                         power_range_mw=(p_min, RETICLE_MM2 * MAX_POWER_DENSITY_W_PER_MM2 * 1e3),
-                         area_range_mm2=(a_min, RETICLE_MM2), weights_rom_mm2=weights_mm2)
+                         area_budget_mm2=RETICLE_MM2, weights_rom_mm2=weights_mm2)
 
 
 def _lognorm(x: float, lo: float, hi: float) -> float:
@@ -165,8 +165,8 @@ def objectives(result: PPAResult, i: int, context: RewardContext) -> dict[str, f
     perf = [_lognorm(float(ph.tokens_per_s[i]), *context.perf_range[name])
             for name, ph in result.phases.items()]
     return {"perf": float(np.mean(perf)),
-            "power": _lognorm(float(result.power_mw[i]), *context.power_range_mw),
-            "area": _lognorm(float(result.area_mm2[i]), *context.area_range_mm2)}
+            "power": min(max(float(result.power_mw[i]) / context.mode.power_budget_mw, 0.0), 1.0),
+            "area": min(max(float(result.area_mm2[i]) / context.area_budget_mm2, 0.0), 1.0)}
 
 
 def terms(result: PPAResult, i: int, context: RewardContext) -> dict[str, float]:
@@ -230,12 +230,10 @@ def formula_text(mode: str) -> str:
         + (f", decode target T = {m.min_decode_tokens_per_s:g} tokens/s" if m.min_decode_tokens_per_s else ""),
         f"R = {a:.2f}*Perf_n - {b:.2f}*Power_n - {c:.2f}*Area_n + B_feasible - P_violation - P_memory "
         "- P_hazard" + (" - P_target" if m.min_decode_tokens_per_s else ""),
-        "  X_n = clip((log10 X - log10 X_lo) / (log10 X_hi - log10 X_lo), 0, 1)",
-        f"  Perf_n = mean over phases; Perf_lo = one VLEN-128 tile's compute roofline / "
-        f"{10 ** PERF_FLOOR_DECADES:g}, Perf_hi = roofline of the largest design (reticle / 64x64, VLEN 2048)",
-        "  Power_lo = leakage + clock power of one minimum tile, Power_hi = reticle x "
-        f"{MAX_POWER_DENSITY_W_PER_MM2:.2f} W/mm^2; Area_lo = one minimum tile, Area_hi = reticle "
-        f"{RETICLE_MM2:g} mm^2",
+        "  Perf_n = mean over phases of clip((log10 T - log10 T_lo) / (log10 T_hi - log10 T_lo), 0, 1),",
+        f"    T = tokens/s, T_lo = one VLEN-128 tile's compute roofline / {10 ** PERF_FLOOR_DECADES:g}, "
+        "T_hi = roofline of the largest design (reticle or 64x64 tiles of VLEN 2048)",
+        f"  Power_n = clip(P / P_b, 0, 1); Area_n = clip(A / {RETICLE_MM2:g} mm^2 reticle, 0, 1)",
         f"  B_feasible = {S_MAG:g}*(1 + clip((P_b - P)/P_b, -1, 1)) if no hard violation, else 0",
         f"  P_violation = {S_MAG:g}*(1 + v)*v^2, v = max(0, log10(P / P_b))",
         f"  P_memory = {LAMBDA_MEM:g} per violated kind (weights/WMEM, KV/DMEM, activations/DMEM, "
