@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "explorer.cli.nodes",
     "explorer.cli.workloads",
     "explorer.cli.evaluate",
+    "explorer.cli.explore",
 )
 
 

@@ -1,0 +1,186 @@
+"""Campaigns: workloads x nodes x modes x agents x seeds, run in parallel processes.
+
+Each run is an ordinary :func:`explorer.run.run_search` in its own directory
+``<out>/runs/<workload>_<node>_<mode>_<agent>_s<seed>/`` (design.json, ppa.json, curves,
+checkpoint, and ``results.sqlite`` unless one shared ``--storage`` URL is given). Runs
+execute in a process pool (spawned, so each has a clean interpreter); a campaign started
+again with ``resume`` reuses finished runs and resumes interrupted ones. The summary
+(``summary.md`` and ``summary.csv``) is shaped like the source paper's per-node tables:
+for each workload / mode / agent one row per node with the picked design of the best
+seed: mesh size, tile classes (FETCH/VLEN/DMEM/WMEM), tokens/s, mW, mm^2, energy per
+token, the limiting bounds and feasibility.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import io
+import multiprocessing
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .ppa.problem import Problem
+from .results import pick_design, summarize_run, write_outputs
+from .run import RunConfig, atomic_write_bytes, run_search
+from .storage import Storage, sqlite_url
+
+__all__ = ["CampaignSpec", "RunJob", "run_one", "run_campaign", "summary_tables"]
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """The cross product to run."""
+
+    workloads: tuple[str, ...]
+    nodes: tuple[str, ...]
+    modes: tuple[str, ...]
+    agents: tuple[str, ...]
+    seeds: tuple[int, ...]
+    budget: int
+    hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per agent
+
+    def __post_init__(self) -> None:
+        for name in ("workloads", "nodes", "modes", "agents", "seeds"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not v:
+                raise InputError(f"campaign needs at least one of --{name}")
+            if len(set(v)) != len(v):
+                raise InputError(f"--{name} lists a value twice")
+
+    def configs(self) -> list[RunConfig]:
+        return [RunConfig(workload=w, node=n, mode=m, agent=a, budget=self.budget, seed=s,
+                          hyperparams=dict(self.hyperparams.get(a, {})))
+                for w, n, m, a, s in product(self.workloads, self.nodes, self.modes, self.agents,
+                                             self.seeds)]
+
+
+def run_dir_name(c: RunConfig) -> str:
+    return f"{Path(c.workload).stem}_{c.node}_{c.mode}_{c.agent}_s{c.seed}"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run of a campaign, as sent to a worker process."""
+
+    config: RunConfig
+    out: str
+    storage_url: str | None
+    resume: bool
+
+
+def run_one(job: RunJob) -> dict[str, Any]:
+    """Run (or reuse / resume) one campaign run and return its summary row data."""
+    out = Path(job.out)
+    url = job.storage_url or sqlite_url(out / "results.sqlite")
+    out.mkdir(parents=True, exist_ok=True)
+    storage = Storage(url)
+    try:
+        name = str(out.resolve())
+        record = storage.find_run(name)
+        if record is None or record.status != "finished":
+            run_search(job.config, storage, name, out / "checkpoint.pkl", resume=job.resume)
+        record = storage.find_run(name)
+        assert record is not None
+        summary = summarize_run(record, storage.evaluations(record.id))
+        c = job.config
+        problem = Problem(workload=c.workload, node=c.node, seq_len=c.seq_len, batch=c.batch,
+                          kv_len=c.kv_len)
+        write_outputs(out, summary, problem)
+        design = pick_design(summary, problem)
+    finally:
+        storage.close()
+    row = summary.rows[summary.pick_episode]
+    mesh = design.mesh
+    counts = mesh.class_counts()
+    return {
+        "workload": c.workload, "node": c.node, "mode": c.mode, "agent": c.agent, "seed": c.seed,
+        "out": str(out), "evaluations": len(summary.rows), "best_reward": summary.best_reward,
+        "pick_reward": row["reward"], "pick_method": summary.pick_method,
+        "mesh": f"{mesh.rows}x{mesh.cols}", "tiles": mesh.n_tiles,
+        "classes": "; ".join(f"{n}x F{t.fetch}/V{t.vlen}/D{t.dmem_kib}/W{t.wmem_kib}{t.wmem_kind[0]}"
+                             for t, n in zip(mesh.tile_classes, counts, strict=True)),
+        "weights": design.memory.weights,
+        "offchip": "-" if design.memory.offchip is None
+        else f"{design.memory.offchip}x{design.memory.channels}",
+        "clock_mhz": design.clock_mhz, "vdd_v": design.vdd_v,
+        "decode_tokens_per_s": row["decode_tokens_per_s"],
+        "prefill_tokens_per_s": row["prefill_tokens_per_s"],
+        "power_mw": row["power_mw"], "area_mm2": row["area_mm2"],
+        "energy_pj_per_token": row["energy_pj_per_token"],
+        "bound": "/".join(f"{k}:{v}" for k, v in sorted(row["ppa"]["bound"].items())),
+        "feasible": row["feasible"], "admissible": row["admissible"],
+    }
+
+
+def run_campaign(spec: CampaignSpec, out: Path, *, jobs: int = 2, storage_url: str | None = None,
+                 resume: bool = False,
+                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every configuration of ``spec`` with ``jobs`` worker processes; write the summary."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"--jobs must be a positive integer, not {jobs!r}")
+    configs = spec.configs()
+    for wl, node in sorted({(c.workload, c.node) for c in configs}):
+        p = Problem(workload=wl, node=node)   # fail fast on bad names before spawning anything
+        p.tech, p.tables  # noqa: B018
+    jobs_list = [RunJob(c, str(out / "runs" / run_dir_name(c)), storage_url, resume) for c in configs]
+    results: list[dict[str, Any]] = []
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(run_one, j): j for j in jobs_list}
+        for fut in cf.as_completed(futures):
+            row = fut.result()
+            results.append(row)
+            if on_done is not None:
+                on_done(row)
+    order = {run_dir_name(c): i for i, c in enumerate(configs)}
+    results.sort(key=lambda r: order[Path(r["out"]).name])
+    md, table_csv = summary_tables(results)
+    atomic_write_bytes(out / "summary.md", md.encode())
+    atomic_write_bytes(out / "summary.csv", table_csv.encode())
+    return results
+
+
+_COLUMNS = ("node", "seeds", "median best reward", "pick reward", "mesh", "tile classes",
+            "weights", "off-chip", "decode tok/s", "prefill tok/s", "mW", "mm²", "pJ/token",
+            "bound", "feasible", "admissible")
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:,.4g}" if abs(x) < 1e6 else f"{x:.3e}"
+    return str(x)
+
+
+def summary_tables(results: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(Markdown, CSV) summary: per workload/mode/agent, one row per node (best seed's pick)."""
+    groups: dict[tuple[str, str, str], dict[str, list[Mapping[str, Any]]]] = {}
+    for r in results:
+        groups.setdefault((r["workload"], r["mode"], r["agent"]), {}).setdefault(r["node"], []).append(r)
+    md = ["# Campaign summary", ""]
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["workload", "mode", "agent", *_COLUMNS])
+    for (wl, mode, agent), by_node in groups.items():
+        md += [f"## {wl}, {mode} mode, agent {agent}", "",
+               "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        for node, runs in by_node.items():
+            best = max(runs, key=lambda r: (r["pick_reward"], -r["seed"]))
+            cells = [node, len(runs), statistics.median(r["best_reward"] for r in runs),
+                     best["pick_reward"], f"{best['mesh']} ({best['tiles']})", best["classes"],
+                     best["weights"], best["offchip"], best["decode_tokens_per_s"],
+                     best["prefill_tokens_per_s"], best["power_mw"], best["area_mm2"],
+                     best["energy_pj_per_token"], best["bound"], best["feasible"], best["admissible"]]
+            md.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+            w.writerow([wl, mode, agent, *cells])
+        md.append("")
+    return "\n".join(md), out.getvalue()
