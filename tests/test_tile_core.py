@@ -25,7 +25,7 @@ from tile_programs import REGION_BYTES, suite, wmem_rows_fp16
 
 from explorer.design import TileConfig
 from hwgen.asm import assemble
-from hwgen.iss import LOOPBACK_LATENCY, Network, TileISS
+from hwgen.iss import LOOPBACK_LATENCY, TileISS
 from hwgen.tile import Core
 from hwgen.tile import testbench as tb
 from sim.toolchain import verilator_available
@@ -39,7 +39,9 @@ CONFIGS = [
                wmem_kib=16),
 ]
 WMEM_ROWS = 64
-TILE_ID = 0
+TILE_ID = 3            # vsend dest in the loopback program (the loopback ignores it)
+HOST_PROBES = [(tb.MemSel.IMEM, 4 * 200, 0xDEADBEEF), (tb.MemSel.DMEM, REGION_BYTES + 8, 0x1234),
+               (tb.MemSel.WMEM, 4, 0x0BADF00D)]
 
 
 class LoopbackTop(wiring.Component):
@@ -73,6 +75,13 @@ def run_suite_rtl(tile) -> dict[str, dict]:
     sim.add_clock(1e-8)
     programs = suite(tile)
     out: dict[str, dict] = {}
+    sent: list[int] = []
+
+    async def tx_monitor(ctx):
+        async for _, _, valid, ready, dest in ctx.tick().sample(
+                core.tx.valid, core.tx.ready, core.tx.payload.dest):
+            if valid and ready:
+                sent.append(int(dest))
 
     async def bench(ctx):
         ctx.set(core.tile_id, TILE_ID)
@@ -88,8 +97,17 @@ def run_suite_rtl(tile) -> dict[str, dict]:
             out[prog.name] = {"program": prog, "words": words, "before": before,
                               "cycles": cycles, "after": tb.read_state(ctx, core),
                               "dmem": await tb.read_bytes(ctx, core, tb.MemSel.DMEM, 0,
-                                                          REGION_BYTES)}
+                                                          REGION_BYTES), "sent": list(sent)}
+            sent.clear()
+        # host port: write then read back each memory (a ROM WMEM ignores the write)
+        probes = []
+        for sel, addr, word in HOST_PROBES:
+            before = await tb.mem_read(ctx, core, sel, addr)
+            await tb.mem_write(ctx, core, sel, addr, word)
+            probes.append((before, await tb.mem_read(ctx, core, sel, addr)))
+        out["host"] = probes
 
+    sim.add_process(tx_monitor)
     sim.add_testbench(bench)
     sim.run()
     return out
@@ -102,45 +120,70 @@ def run_iss(tile, result: dict) -> TileISS:
                   wmem=tb.rows_to_bytes(_wmem(tile), tile.vlen), tile_id=TILE_ID)
     x, v, acc = result["before"]
     iss.x, iss.v[:], iss.acc[:] = list(x), v, acc
-    if prog.loopback:
-        Network([iss], LOOPBACK_LATENCY)
+    iss.sent = []
+
+    def loop_back(dest, vector, cycle):       # the RTL test bench loops tx into rx
+        iss.sent.append(dest)
+        iss.rx.append((cycle + LOOPBACK_LATENCY, vector))
+
+    iss.send = loop_back
     iss.run_timed(max_cycles=10_000)
     return iss
 
 
-@pytest.fixture(scope="module", params=CONFIGS, ids=str)
-def rtl(request):
-    return request.param, run_suite_rtl(request.param)
-
-
-PROGRAM_NAMES = [p.name for p in suite(CONFIGS[0])]
-
-
-@pytest.mark.parametrize("name", PROGRAM_NAMES)
-def test_rtl_matches_iss(rtl, name):
-    tile, results = rtl
-    r = results[name]
+def mismatches(tile, name: str, r: dict) -> list[str]:
+    """What differs between the RTL run ``r`` of program ``name`` and the timed ISS."""
     iss = run_iss(tile, r)
     x, v, acc = r["after"]
-    assert x == iss.x, f"x registers differ: rtl {x} iss {iss.x}"
-    assert np.array_equal(v, iss.v), "v registers differ"
-    assert np.array_equal(acc, iss.acc), "accumulators differ"
-    assert r["dmem"] == iss.dmem[:REGION_BYTES].tobytes(), "DMEM differs"
     cycles = iss.result().cycles
-    assert r["cycles"] == cycles, f"cycles: rtl {r['cycles']} iss {cycles}"
+    checks = [("x registers", x == iss.x), ("v registers", np.array_equal(v, iss.v)),
+              ("accumulators", np.array_equal(acc, iss.acc)),
+              ("DMEM", r["dmem"] == iss.dmem[:REGION_BYTES].tobytes()),
+              (f"cycles (rtl {r['cycles']}, iss {cycles})", r["cycles"] == cycles),
+              (f"vsend destinations (rtl {r['sent']}, iss {iss.sent})", r["sent"] == iss.sent)]
+    return [f"{name}: {what} differ" for what, same in checks if not same]
 
 
-def test_back_to_back_vmacw_issue_one_per_cycle(rtl):
-    """Eight more vmacw.h into one accumulator cost exactly eight more cycles."""
-    _, results = rtl
-    assert results["vmacw_burst16"]["cycles"] - results["vmacw_burst8"]["cycles"] == 8
+# One test per TileConfig runs the simulator once (the expensive part) and checks every
+# program, so pytest-xdist never simulates a configuration twice.
+@pytest.mark.parametrize("tile", CONFIGS, ids=str)
+def test_core_matches_iss(tile):
+    results = run_suite_rtl(tile)
+    problems = [msg for name, r in results.items() if name != "host"
+                for msg in mismatches(tile, name, r)]
+    assert not problems, "\n".join(problems)
 
-
-def test_taken_branch_costs_penalty(rtl):
-    """Each addi + taken bnez iteration: 2 issue cycles (RAW on t0) + branch penalty."""
-    tile, results = rtl
+    # hand-computed cycle facts of the contract
+    burst = results["vmacw_burst16"]["cycles"] - results["vmacw_burst8"]["cycles"]
+    assert burst == 8, "eight more back-to-back vmacw.h must cost exactly eight cycles"
     per_iter = results["branch_loop4"]["cycles"] - results["branch_loop3"]["cycles"]
+    # addi + taken bnez: two issue cycles (RAW on t0) plus the redirect bubble
     assert per_iter == 2 + tile.branch_penalty_cycles
+
+    # host port: written words read back; a ROM WMEM ignores the write
+    wmem_word1 = _wmem(tile)[0] >> 32 & 0xFFFFFFFF
+    (_, imem), (_, dmem), (w_before, w_after) = results["host"]
+    assert imem == 0xDEADBEEF and dmem == 0x1234
+    assert w_before == wmem_word1
+    assert w_after == (wmem_word1 if tile.wmem_kind == "rom" else 0x0BADF00D)
+
+
+def test_mismatch_is_reported():
+    """The comparison is not vacuous: a wrong cycle count or register is caught."""
+    tile = CONFIGS[0]
+    prog = suite(tile)[0]
+    words = assemble(prog.source, tile)
+    zero = ([0] * 32, np.zeros((tile.vregs, tile.vlen // 8), np.uint8),
+            np.zeros((tile.accs, tile.lanes_int8), np.uint32))
+    good = run_iss(tile, {"program": prog, "words": words, "before": zero})
+    x = list(good.x)
+    r = {"program": prog, "words": words, "before": zero, "cycles": good.result().cycles + 1,
+         "after": (x, good.v.copy(), good.acc.copy()), "sent": [],
+         "dmem": good.dmem[:REGION_BYTES].tobytes()}
+    assert mismatches(tile, "p", r) == [
+        f"p: cycles (rtl {r['cycles']}, iss {r['cycles'] - 1}) differ"]
+    x[5] ^= 1
+    assert mismatches(tile, "p", dict(r, cycles=r["cycles"] - 1)) == ["p: x registers differ"]
 
 
 # --- Verilog: conversion and lint ------------------------------------------------------

@@ -72,82 +72,87 @@ class Issue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        t = self._t
-        iw = t.issue_width
-        res_x = [self.res_x[d] for d in range(len(self.res_x))]
-        res_v = [self.res_v[d] for d in range(len(self.res_v))]
-        go_prev = self.run
-        dec, gos, info = [], [], []
-        for j in range(iw):
-            m.submodules[f"dec{j}"] = dj = Decoder(t)
-            m.d.comb += dj.insn.eq(self.slots[j].insn)
-            d = dj.out
-            dec.append(d)
-            f = {"wx": Signal(name=f"wx{j}"), "halt": Signal(name=f"halt{j}")}
-            m.d.comb += [f["wx"].eq(d.wx & (d.rd != 0)),
-                         f["halt"].eq(~d.legal | ((d.unit == Unit.SYS) & (d.op == SysOp.ECALL)))]
-            f["wv"], f["wa"] = d.wv, d.wa
-            live = d.legal & ~f["halt"]
-            f["scalar"] = live & (d.unit.as_value() < Unit.VLSU.value)
-            f["vector"] = live & (d.unit.as_value() >= Unit.VLSU.value)
-            f["dmem"] = live & d.dmem
-            f["wptr"] = live & d.wptr
-            for u in Unit:
-                f[u] = live & (d.unit == u)
-            prev = info[:j]
-
-            def earlier(flag, reg, prev=prev):
-                return _or(p[flag] & (p["d"].rd == reg) for p in prev)
-
-            hazard = ((d.rx1 & (self.xbusy.bit_select(d.rs1, 1) | earlier("wx", d.rs1)))
-                      | (d.rx2 & (self.xbusy.bit_select(d.rs2, 1) | earlier("wx", d.rs2)))
-                      | (f["wx"] & (self.xbusy.bit_select(d.rd, 1) | earlier("wx", d.rd)))
-                      | (d.rv1 & (self.vbusy.bit_select(d.rs1[:3], 1) | earlier("wv", d.rs1)))
-                      | (d.rv2 & (self.vbusy.bit_select(d.rs2[:3], 1) | earlier("wv", d.rs2)))
-                      | (d.rvd & (self.vbusy.bit_select(d.rd[:3], 1) | earlier("wv", d.rd)))
-                      | (d.wv & (self.vbusy.bit_select(d.rd[:3], 1) | earlier("wv", d.rd)))
-                      | (d.ra2 & (self.abusy.bit_select(d.rs2[:2], 1) | earlier("wa", d.rs2)))
-                      | (d.wa & ~d.accum & self.abusy.bit_select(d.rd[:2], 1)))
-            same_lat_x = _sum(p["wx"] & (p["d"].lat == d.lat) for p in prev)
-            same_lat_v = _sum(p["d"].wv & (p["d"].lat == d.lat) for p in prev)
-            ports_ok = ((~f["wx"] | (pick(res_x, (d.lat - 1)[:LAT_BITS]) + same_lat_x < t.xr_wp))
-                        & (~d.wv | (pick(res_v, (d.lat - 1)[:LAT_BITS]) + same_lat_v < t.vr_wp)))
-            struct_ok = ports_ok
-            struct_ok &= ~f["scalar"] | (_sum(p["scalar"] for p in prev) < t.scalar_issue_per_cycle)
-            struct_ok &= ~f["vector"] | (_sum(p["vector"] for p in prev) < t.vector_issue_per_cycle)
-            struct_ok &= ~f["dmem"] | ~_or(p["dmem"] for p in prev)
-            struct_ok &= ~f["wptr"] | ~_or(p["wptr"] for p in prev)
-            for u in _SINGLE_UNITS:
-                struct_ok &= ~f[u] | ~_or(p[u] for p in prev)
-            struct_ok &= ~_or(p[Unit.BRANCH] | p["halt"] for p in prev)   # they end the group
-            struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.SEND)) | self.tx_ok
-            struct_ok &= ~(f[Unit.VNET] & (d.op == VnetOp.RECV)) | self.rx_valid
-            if j == 0:
-                struct_ok &= ~f["halt"] | (self.sb_idle & self.tx_empty)
-            else:
-                struct_ok &= ~f["halt"]
-            go = Signal(name=f"go{j}")
-            m.d.comb += go.eq(go_prev & self.slots[j].valid & ~hazard & struct_ok)
+        go_prev, slots = self.run, []
+        for j in range(self._t.issue_width):
+            m.submodules[f"dec{j}"] = dec = Decoder(self._t)
+            m.d.comb += dec.insn.eq(self.slots[j].insn)
+            f = self._classify(m, j, dec.out)
+            ok = ~self._hazard(f, slots) & self._structural_ok(j, f, slots)
+            f["go"] = go = Signal(name=f"go{j}")
+            m.d.comb += go.eq(go_prev & self.slots[j].valid & ok)
             go_prev = go
-            gos.append(go)
-            f["d"] = d
-            f["alu_before"] = _sum(p[Unit.ALU] for p in prev)
-            info.append(f)
-            w = self.writes[j]
+            f["alu_before"] = _sum(p[Unit.ALU] for p in slots)
+            slots.append(f)
+            d, w = f["d"], self.writes[j]
             m.d.comb += [w.go.eq(go), w.wx.eq(f["wx"]), w.wv.eq(d.wv), w.wa.eq(d.wa),
                          w.rd.eq(d.rd), w.lat.eq(d.lat)]
-
-        m.d.comb += [self.issued.eq(_sum(gos)), self.halt.eq(gos[0] & info[0]["halt"])]
-
-        def dispatch(port, sels):
-            payload = _or(Mux(sel, Cat(dec[j].as_value(), self.head_pc + j), 0)
-                          for j, sel in enumerate(sels))
-            m.d.comb += [port.valid.eq(_or(sels)), Cat(port.d.as_value(), port.pc).eq(payload)]
-
+        m.d.comb += [self.issued.eq(_sum(f["go"] for f in slots)),
+                     self.halt.eq(slots[0]["go"] & slots[0]["halt"])]
         for u in _SINGLE_UNITS:
-            dispatch(getattr(self, u.name.lower()),
-                     [g & i[u] for g, i in zip(gos, info, strict=True)])
+            self._dispatch(m, getattr(self, u.name.lower()), slots,
+                           [f["go"] & f[u] for f in slots])
         for a in range(self.n_alu):
-            dispatch(self.alu[a], [g & i[Unit.ALU] & (i["alu_before"] == a)
-                                   for g, i in zip(gos, info, strict=True)])
+            self._dispatch(m, self.alu[a], slots,
+                           [f["go"] & f[Unit.ALU] & (f["alu_before"] == a) for f in slots])
         return m
+
+    @staticmethod
+    def _classify(m, j, d) -> dict:
+        """Per-slot flags: effective x write, halt, scalar/vector class, unit one-hots."""
+        f = {"d": d, "wx": Signal(name=f"wx{j}"), "halt": Signal(name=f"halt{j}"),
+             "wv": d.wv, "wa": d.wa}
+        m.d.comb += [f["wx"].eq(d.wx & (d.rd != 0)),
+                     f["halt"].eq(~d.legal | ((d.unit == Unit.SYS) & (d.op == SysOp.ECALL)))]
+        live = d.legal & ~f["halt"]
+        f["scalar"] = live & (d.unit.as_value() < Unit.VLSU.value)
+        f["vector"] = live & (d.unit.as_value() >= Unit.VLSU.value)
+        f["dmem"] = live & d.dmem
+        f["wptr"] = live & d.wptr
+        for u in Unit:
+            f[u] = live & (d.unit == u)
+        return f
+
+    def _hazard(self, f, prev):
+        """RAW/WAW against the scoreboard and against earlier slots of the group."""
+        d = f["d"]
+
+        def earlier(flag, reg):
+            return _or(p[flag] & (p["d"].rd == reg) for p in prev)
+
+        xb, vb, ab = self.xbusy.bit_select, self.vbusy.bit_select, self.abusy.bit_select
+        return ((d.rx1 & (xb(d.rs1, 1) | earlier("wx", d.rs1)))
+                | (d.rx2 & (xb(d.rs2, 1) | earlier("wx", d.rs2)))
+                | (f["wx"] & (xb(d.rd, 1) | earlier("wx", d.rd)))
+                | (d.rv1 & (vb(d.rs1[:3], 1) | earlier("wv", d.rs1)))
+                | (d.rv2 & (vb(d.rs2[:3], 1) | earlier("wv", d.rs2)))
+                | (d.rvd & (vb(d.rd[:3], 1) | earlier("wv", d.rd)))
+                | (d.wv & (vb(d.rd[:3], 1) | earlier("wv", d.rd)))
+                | (d.ra2 & (ab(d.rs2[:2], 1) | earlier("wa", d.rs2)))
+                | (d.wa & ~d.accum & ab(d.rd[:2], 1)))
+
+    def _structural_ok(self, j, f, prev):
+        """Write ports in the write cycle, class/unit limits, group enders, VNET, halt."""
+        t, d = self._t, f["d"]
+        res_x = [self.res_x[i] for i in range(len(self.res_x))]
+        res_v = [self.res_v[i] for i in range(len(self.res_v))]
+        write_cycle = (d.lat - 1)[:LAT_BITS]
+        same_x = _sum(p["wx"] & (p["d"].lat == d.lat) for p in prev)
+        same_v = _sum(p["wv"] & (p["d"].lat == d.lat) for p in prev)
+        ok = ((~f["wx"] | (pick(res_x, write_cycle) + same_x < t.xr_wp))
+              & (~d.wv | (pick(res_v, write_cycle) + same_v < t.vr_wp)))
+        ok &= ~f["scalar"] | (_sum(p["scalar"] for p in prev) < t.scalar_issue_per_cycle)
+        ok &= ~f["vector"] | (_sum(p["vector"] for p in prev) < t.vector_issue_per_cycle)
+        for flag in ("dmem", "wptr", *_SINGLE_UNITS):
+            ok &= ~f[flag] | ~_or(p[flag] for p in prev)
+        ok &= ~_or(p[Unit.BRANCH] | p["halt"] for p in prev)     # they end the group
+        ok &= ~(f[Unit.VNET] & (d.op == VnetOp.SEND)) | self.tx_ok
+        ok &= ~(f[Unit.VNET] & (d.op == VnetOp.RECV)) | self.rx_valid
+        if j == 0:
+            return ok & (~f["halt"] | (self.sb_idle & self.tx_empty))
+        return ok & ~f["halt"]
+
+    def _dispatch(self, m, port, slots, sels):
+        """``port`` <- the decoded slot selected by the one-hot ``sels`` (and its pc)."""
+        payload = _or(Mux(sel, Cat(f["d"].as_value(), self.head_pc + j), 0)
+                      for j, (f, sel) in enumerate(zip(slots, sels, strict=True)))
+        m.d.comb += [port.valid.eq(_or(sels)), Cat(port.d.as_value(), port.pc).eq(payload)]
