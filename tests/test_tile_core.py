@@ -19,9 +19,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
-from hypothesis import Phase, example, given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from tile_programs import REGION_BYTES, suite, wmem_rows_fp16
+from tile_programs import REGION_BYTES, random_program, suite, wmem_rows_fp16
 
 from explorer.design import TileConfig
 from hwgen.asm import assemble
@@ -66,14 +66,14 @@ def _wmem(tile) -> list[int]:
     return tb.bytes_to_rows(rows.tobytes(), tile.vlen)
 
 
-def run_suite_rtl(tile) -> dict[str, dict]:
-    """Run every suite program on one simulated core; per-program state before/after."""
+def run_suite_rtl(tile, programs=None) -> dict[str, dict]:
+    """Run the programs (default: the suite) on one simulated core; state before/after."""
     wmem = _wmem(tile)
     core = Core(tile, wmem_init=wmem if tile.wmem_kind == "rom" else None)
     top = LoopbackTop(core)
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    programs = suite(tile)
+    programs = suite(tile) if programs is None else programs
     out: dict[str, dict] = {}
     sent: list[int] = []
 
@@ -168,6 +168,24 @@ def test_core_matches_iss(tile):
     assert w_after == (wmem_word1 if tile.wmem_kind == "rom" else 0x0BADF00D)
 
 
+@pytest.mark.expensive
+@settings(max_examples=4, deadline=None, phases=[Phase.generate])
+@given(tile=st.builds(
+    TileConfig, fetch=st.integers(1, 6), vlen=st.sampled_from([128, 256]),
+    stations=st.integers(1, 10), xdp=st.integers(1, 3), vdp=st.integers(1, 4),
+    xr_wp=st.integers(1, 3), vr_wp=st.integers(1, 3), dmem_kib=st.just(16),
+    imem_kib=st.just(1), wmem_kib=st.just(32), wmem_kind=st.just("rom")),
+    seed=st.integers(0, 2**32 - 1))
+def test_random_programs_on_random_tiles(tile, seed):
+    """Random TileConfigs x random straight-line programs: RTL == timed ISS."""
+    rng = np.random.default_rng(seed)
+    programs = [random_program(tile, rng, i, n=60) for i in range(6)]
+    results = run_suite_rtl(tile, programs)
+    problems = [msg for name, r in results.items() if name != "host"
+                for msg in mismatches(tile, name, r)]
+    assert not problems, "\n".join(problems)
+
+
 def test_mismatch_is_reported():
     """The comparison is not vacuous: a wrong cycle count or register is caught."""
     tile = CONFIGS[0]
@@ -215,9 +233,17 @@ tile_configs = st.builds(
 
 @pytest.mark.sim
 @needs_verilator
-@settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.generate])
-@example(tile=TileConfig(fetch=1, vlen=128, stations=1, xdp=1, vdp=1, dmem_kib=16, imem_kib=1,
-                         wmem_kib=0))
+def test_smallest_tile_lints_clean(tmp_path):
+    """One issue slot, one queue entry, one IMEM bank, no WMEM: every width at its minimum."""
+    tile = TileConfig(fetch=1, vlen=128, stations=1, xdp=1, vdp=1, dmem_kib=16, imem_kib=1,
+                      wmem_kib=0)
+    result = lint(tile, tmp_path)
+    assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[-3000:]
+
+
+@pytest.mark.sim
+@needs_verilator
+@settings(max_examples=2, deadline=None, phases=[Phase.generate])
 @given(tile=tile_configs)
 def test_random_tile_configs_convert_and_lint(tile, tmp_path_factory):
     result = lint(tile, tmp_path_factory.mktemp("lint"))

@@ -32,6 +32,15 @@ from .vnet import VnetUnit
 
 __all__ = ["Core"]
 
+#: x-register read ports besides two per ALU: branch rs1/rs2, lsu rs1/rs2, and rs1 of
+#: VLSU (address), VMAC (wset / vcvt.b shift), VALU (scalar), VNET (destination).
+X_READS_FIXED = 8
+#: x-register result sources besides one per ALU: link, CSR, lw, vred, vmv.x.
+X_SOURCES_FIXED = 5
+#: v-register read ports (vst, vmac va/vb, valu va/vb/vd, vsend) and result sources
+#: (vld/vldw, vcvt, VALU, vrecv).
+V_READS, V_SOURCES = 7, 4
+
 
 def _connect_port(m, run, core_side, host_side, memory):
     """Memory request from the core while running, from the host port otherwise."""
@@ -74,9 +83,10 @@ class Core(wiring.Component):
         n_alu = tile.scalar_issue_per_cycle
         self.issue = Issue(tile, pcb)
         self.scoreboard = Scoreboard(tile)
-        self.xrf = RegFile(32, 32, n_read=2 * n_alu + 8, n_src=n_alu + 5, n_ports=tile.xr_wp,
-                           zero_reg=True)
-        self.vrf = RegFile(tile.vregs, tile.vlen, n_read=7, n_src=4, n_ports=tile.vr_wp)
+        self.xrf = RegFile(32, 32, n_read=2 * n_alu + X_READS_FIXED,
+                           n_src=n_alu + X_SOURCES_FIXED, n_ports=tile.xr_wp, zero_reg=True)
+        self.vrf = RegFile(tile.vregs, tile.vlen, n_read=V_READS, n_src=V_SOURCES,
+                           n_ports=tile.vr_wp)
         self.scalar = ScalarUnits(tile, pcb)
         self.loadstore = LoadStore(tile, pcb)
         self.vmac = VmacUnit(tile, pcb)
