@@ -135,7 +135,10 @@ def run_search(config: RunConfig, storage: Storage, name: str, checkpoint_path: 
     problem = Problem(workload=config.workload, node=config.node, seq_len=config.seq_len,
                       batch=config.batch, kv_len=config.kv_len)
     env = AsicDesignEnv(problem=problem, mode=config.mode)
-    agent = make_agent(config.agent, env, config.seed, budget=config.budget, **config.hyperparams)
+    try:
+        agent = make_agent(config.agent, env, config.seed, budget=config.budget, **config.hyperparams)
+    except TypeError as e:          # an unknown or mistyped hyperparameter
+        raise InputError(f"agent {config.agent}: {e}") from None
     record = storage.find_run(name)
     start = 0
     if record is not None:

@@ -180,6 +180,9 @@ class Storage:
             raise InputError(f"cannot use storage {url!r}: {e}") from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            db = self.engine.url.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
         try:
             metadata.create_all(self.engine)
         except sa.exc.OperationalError as e:

@@ -87,7 +87,7 @@ class TPEAgent(OptunaAgent):
     name = "tpe"
 
     def __init__(self, env: Any, seed: int, *, budget: int | None = None,
-                 n_startup_trials: int = 20, multivariate: bool = True) -> None:
+                 n_startup_trials: int = 50, multivariate: bool = True) -> None:
         self.n_startup_trials = int(n_startup_trials)
         self.multivariate = bool(multivariate)
         super().__init__(env, seed, budget=budget)
