@@ -354,7 +354,7 @@ def _realise(choices: Choices, ctx: SpaceContext) -> _Realised:
         gap = np.where(share < sizes, sizes / share, 0.0)
         share[int(np.argmax(gap))] += 1
     groups, g_class = [], []
-    for j, (flat, n) in enumerate(zip(per_class, share)):
+    for j, (flat, n) in enumerate(zip(per_class, share, strict=True)):
         for part in np.array_split(flat, n):
             groups.append(np.stack(np.divmod(part, cols), axis=1))
             g_class.append(j)
@@ -384,7 +384,7 @@ def decode(choices: Choices, ctx: SpaceContext, name: str = "design") -> Design:
     z = _realise(choices, ctx)
     groups = tuple(TileGroup(tuple((int(r), int(c)) for r, c in g)) for g in z.groups)
     placement = Placement(workload=ctx.workload, groups=groups,
-                          op_group={n: int(g) for n, g in zip(ctx.op_names, z.assign)})
+                          op_group={n: int(g) for n, g in zip(ctx.op_names, z.assign, strict=True)})
     mesh = MeshConfig(choices.rows, choices.cols, z.tiles,
                       tuple(tuple(int(x) for x in row) for row in z.grid), flit_bits=choices.flit_bits)
     memory = MemoryConfig(weights=choices.weights, offchip=choices.offchip, channels=choices.channels)
@@ -484,8 +484,8 @@ def encode(choices: Choices, ctx: SpaceContext) -> np.ndarray:
     if choices.tiles:
         # Totals so far (classes without a count yet weigh as equal shares).
         counts = _class_counts(choices.shares, choices.n_tiles)[:len(choices.tiles)]
-        lanes = sum(C.lanes_fp16(t["vlen"]) * n for t, n in zip(choices.tiles, counts))
+        lanes = sum(C.lanes_fp16(t["vlen"]) * n for t, n in zip(choices.tiles, counts, strict=True))
         f[i] = np.log2(max(lanes, 1)) / 19
-        dmem = sum(t.get("dmem_kib", 0) * n for t, n in zip(choices.tiles, counts))
+        dmem = sum(t.get("dmem_kib", 0) * n for t, n in zip(choices.tiles, counts, strict=True))
         f[i + 1] = np.log2(max(dmem, 1)) / 22
     return np.clip(f, 0.0, 1.0)

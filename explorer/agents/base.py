@@ -174,11 +174,11 @@ class Agent(abc.ABC):
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> Action:
         """The action for observation ``obs`` of episode ``info["episode"]``."""
 
-    def observe(self, obs: np.ndarray, action: Action, reward: float, next_obs: np.ndarray,
+    def observe(self, obs: np.ndarray, action: Action, reward: float, next_obs: np.ndarray,  # noqa: B027
                 terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
         """One transition of the current episode (default: ignored)."""
 
-    def end_episode(self, total_reward: float, info: Mapping[str, Any]) -> None:
+    def end_episode(self, total_reward: float, info: Mapping[str, Any]) -> None:  # noqa: B027
         """The episode ``info["episode"]`` ended with ``total_reward`` (default: ignored)."""
 
     @abc.abstractmethod
