@@ -396,3 +396,190 @@ def test_packet_length_mismatch_rejected():
     with pytest.raises(ValueError, match=r"^Packet of kind MEM_WRITE with length 2 needs 2 "
                                          r"payload words, not 1$"):
         Packet(Header(Kind.MEM_WRITE, length=2), (1,))
+
+
+# --- the network interface, with a behavioural core written here --------------------------
+
+NI_TILE = TileConfig(vlen=128, dmem_kib=16, imem_kib=1, wmem_kib=0)
+
+
+def _ni(cols=3, rows=2, flit_bits=FLIT, tile=NI_TILE):
+    from hwgen.noc.ni import NetworkInterface
+    mesh = MeshConfig.uniform(rows, cols, tile, flit_bits=flit_bits)
+    return NetworkInterface(tile, mesh), mesh
+
+
+async def fake_memory(ctx, ni, memory, log, *, rng, stall, stop):
+    """The core's ``mem`` port as the contract describes it: writes are absorbed, each
+    read answers one beat later, in order; random stalls on both request and response."""
+    pending = []
+    while not stop():
+        req_ready = rng.random() >= stall and len(pending) < 2
+        ctx.set(ni.mem.req.ready, int(req_ready))
+        ctx.set(ni.mem.resp.valid, int(bool(pending)))
+        ctx.set(ni.mem.resp.payload, pending[0] if pending else 0)
+        _, _, rv, rp, sv, sr = await ctx.tick().sample(ni.mem.req.valid, ni.mem.req.payload,
+                                                       ni.mem.resp.valid, ni.mem.resp.ready)
+        if sv and sr:
+            pending.pop(0)
+        if rv and req_ready:
+            key = (int(rp.sel), int(rp.addr))
+            log.append((key[0], key[1], int(rp.we), int(rp.wdata)))
+            if rp.we:
+                memory[key] = int(rp.wdata)
+            else:
+                pending.append(memory.get(key, 0))
+
+
+def test_ni_mem_write_then_read_back_under_stalls():
+    """MEM_WRITE of 11 words (partial last flit) becomes 11 word writes at consecutive
+    byte addresses; MEM_READ of 9 of them returns a READ_REPLY to the host with exactly
+    those words, under random stalls on every interface."""
+    ni, mesh = _ni()
+    rng = random.Random(6)
+    words = [rng.getrandbits(32) for _ in range(11)]
+    wr = mem_write((1, 2), MemSel.DMEM, 100, words)
+    rd = mem_read((1, 2), MemSel.DMEM, 101, 9)
+    memory, log, out = {}, [], []
+
+    def done():
+        return any(last for _, _, last in out)
+
+    async def host(ctx):
+        ctx.set(ni.row, 1)
+        ctx.set(ni.col, 2)
+        await drive_beats(ctx, ni.net_in, wr.flits(FLIT) + rd.flits(FLIT), rng=rng, idle=0.3)
+
+    async def mem(ctx):
+        await fake_memory(ctx, ni, memory, log, rng=random.Random(7), stall=0.3, stop=done)
+
+    run(ni, host, mem, sink_bench(ni.net_out, out, done=done, rng=random.Random(8), stall=0.3,
+                                  limit=2000))
+    writes = [(s, a, d) for s, a, we, d in log if we]
+    assert writes == [(MemSel.DMEM.value, 4 * (100 + i), w) for i, w in enumerate(words)]
+    reads = [a for s, a, we, _ in log if not we]
+    assert reads == [4 * (101 + i) for i in range(9)]
+    (reply,) = split_packets(out, FLIT)
+    assert reply.header == Header(Kind.READ_REPLY, dst_host=True, src_row=1, src_col=2,
+                                  sel=MemSel.DMEM, length=9, addr=101)
+    assert reply.words == tuple(words[1:10])
+
+
+def test_ni_start_done_and_vsend():
+    """START pulses ctrl.start once; a done pulse sends DONE(cycles) to the host; a tx
+    beat becomes a VEC packet to (id // cols, id % cols); an id outside the mesh is
+    consumed and dropped."""
+    ni, mesh = _ni(cols=3, rows=2)
+    vector = random.Random(9).getrandbits(128)
+    out, starts = [], []
+
+    def done():
+        return sum(last for _, _, last in out) == 2
+
+    async def core(ctx):
+        ctx.set(ni.row, 1)
+        ctx.set(ni.col, 0)
+        ctx.set(ni.ctrl.cycles, 0x1234_5678)
+        await drive_beats(ctx, ni.net_in, start((1, 0)).flits(FLIT))
+        for _ in range(3):
+            _, _, s = await ctx.tick().sample(ni.ctrl.start)
+            starts.append(s)
+        ctx.set(ni.ctrl.done, 1)
+        await ctx.tick()
+        ctx.set(ni.ctrl.done, 0)
+        for dest in (6, 5):                        # 6 = no such tile in 2 x 3; 5 = (1, 2)
+            ctx.set(ni.tx.valid, 1)
+            ctx.set(ni.tx.payload, {"dest": dest, "data": vector})
+            await ctx.tick().until(ni.tx.ready)
+        ctx.set(ni.tx.valid, 0)
+
+    async def start_probe(ctx):
+        # ctrl.start must be high in the handshake cycle of the START header only
+        for _ in range(10):
+            _, _, s, v, r = await ctx.tick().sample(ni.ctrl.start, ni.net_in.valid,
+                                                    ni.net_in.ready)
+            starts.append((s, v and r))
+
+    run(ni, core, start_probe, sink_bench(ni.net_out, out, done=done, limit=200))
+    pulses = [x for x in starts if isinstance(x, tuple)]
+    assert sum(s for s, _ in pulses) == 1 and all(s == hs for s, hs in pulses)
+    done_pkt, vec_pkt = split_packets(out, FLIT)
+    assert done_pkt == Packet(Header(Kind.DONE, dst_host=True, src_row=1, src_col=0, length=1),
+                              (0x1234_5678,))
+    assert vec_pkt == vec((1, 0), (1, 2), vector, 128)
+
+
+def test_ni_receive_fifo_backpressure_and_order():
+    """Three VEC packets while the core does not pop: two fill the receive FIFO, the third
+    waits in the network; popping then yields all three in order."""
+    from hwgen.noc.ni import RX_FIFO_DEPTH
+    ni, mesh = _ni()
+    rng = random.Random(10)
+    vectors = [rng.getrandbits(128) for _ in range(RX_FIFO_DEPTH + 1)]
+    pkts = [vec((0, 0), (1, 1), v, 128) for v in vectors]
+    sent, popped = [], []
+
+    async def net(ctx):
+        ctx.set(ni.row, 1)
+        ctx.set(ni.col, 1)
+        await drive_beats(ctx, ni.net_in, [b for p in pkts for b in p.flits(FLIT)], log=sent)
+
+    async def core(ctx):
+        for _ in range(40):
+            await ctx.tick()
+        blocked = len(sent)
+        assert blocked < sum(len(p.flits(FLIT)) for p in pkts), "the third vector got in"
+        assert ctx.get(ni.rx.valid)
+        ctx.set(ni.rx.ready, 1)
+        for _ in range(60):
+            _, _, v, d = await ctx.tick().sample(ni.rx.valid, ni.rx.payload)
+            if v:
+                popped.append(d)
+            if len(popped) == len(vectors):
+                break
+        ctx.set(ni.rx.ready, 0)
+
+    run(ni, net, core)
+    assert popped == vectors
+
+
+@pytest.mark.parametrize("flit_bits, vlen", [(64, 256), (256, 128), (512, 512)])
+def test_ni_vector_round_trip_any_flit_width(flit_bits, vlen):
+    """vsend at one NI -> its VEC flits -> another NI's rx: the vector survives for flits
+    narrower than, equal to and wider than vlen."""
+    tile = TileConfig(vlen=vlen, dmem_kib=16, imem_kib=1, wmem_kib=0)
+    ni, mesh = _ni(cols=4, rows=4, flit_bits=flit_bits, tile=tile)
+    value = random.Random(flit_bits).getrandbits(vlen)
+    out = []
+
+    async def core(ctx):
+        ctx.set(ni.tx.valid, 1)
+        ctx.set(ni.tx.payload, {"dest": 13, "data": value})
+        await ctx.tick().until(ni.tx.ready)
+        ctx.set(ni.tx.valid, 0)
+
+    run(ni, core, sink_bench(ni.net_out, out, done=lambda: any(x[2] for x in out), limit=100))
+    (pkt,) = split_packets(out, flit_bits)
+    assert pkt == vec((0, 0), (3, 1), value, vlen)
+    assert len(out) == mesh.packet_flits(vlen)
+    got = []
+    ni2, _ = _ni(cols=4, rows=4, flit_bits=flit_bits, tile=tile)
+
+    async def feed(ctx):
+        await drive_beats(ctx, ni2.net_in, pkt.flits(flit_bits))
+
+    async def pop(ctx):
+        ctx.set(ni2.rx.ready, 1)
+        (d,) = await ctx.tick().sample(ni2.rx.payload).until(ni2.rx.valid)
+        got.append(d)
+
+    run(ni2, feed, pop)
+    assert got == [value]
+
+
+def test_divider_constants_exact_for_every_mesh_width():
+    from hwgen.noc.ni import divider_constants
+    for cols in range(1, 65):
+        n = 64 * cols
+        mult, shift = divider_constants(cols, n)
+        assert all((d * mult) >> shift == d // cols for d in range(n))
