@@ -107,7 +107,7 @@ def run_one(job: RunJob) -> dict[str, Any]:
                              for t, n in zip(mesh.tile_classes, counts, strict=True)),
         "weights": design.memory.weights,
         "offchip": "-" if design.memory.offchip is None
-        else f"{design.memory.offchip}x{design.memory.channels}",
+        else f"{design.memory.channels}x {design.memory.offchip}",
         "clock_mhz": design.clock_mhz, "vdd_v": design.vdd_v,
         "decode_tokens_per_s": row["decode_tokens_per_s"],
         "prefill_tokens_per_s": row["prefill_tokens_per_s"],
