@@ -177,3 +177,28 @@ def test_campaign_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "explorer", *argv[:-2], "--out", str(tmp_path / "b"),
                           "--agents", "random,zzz"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --agents: unknown agent 'zzz'")
+
+
+def test_summarize_run_picks() -> None:
+    from explorer.storage import RunRecord
+
+    run = RunRecord(id=1, name="r", agent="random", seed=0, budget=4, workload="w", node="3nm",
+                    mode="performance", seq_len=1, batch=1, kv_len=1, hyperparams="{}",
+                    git_revision="x", started_at="t", finished_at=None, status="finished",
+                    checkpoint_episode=4, reward_formula="", schema_version=1)
+
+    def row(e: int, reward: float, adm: bool, perf: float, power: float) -> dict:
+        return {"episode": e, "reward": reward, "admissible": adm, "perf_n": perf,
+                "power_n": power, "area_n": 0.1}
+
+    rows = [row(0, 1.0, False, 0.9, 0.9), row(1, 0.5, True, 0.2, 0.1), row(2, 0.7, True, 0.8, 0.6),
+            row(3, 0.6, True, 0.5, 0.2)]
+    s = summarize_run(run, rows)
+    assert s.best_episode == 0 and s.best_reward == 1.0
+    # front {1, 2, 3}; front-normalised perf (0, 1, 0.5), power (0, 1, 0.2):
+    # 0.4 perf - 0.4 power = 0, 0, 0.12 -> episode 3
+    assert {p.episode for p in s.front} == {1, 2, 3} and s.pick_episode == 3
+    assert s.pick_method == "pareto"
+    none = summarize_run(run, [dict(r, admissible=False) for r in rows])
+    assert none.pick_episode == 0 and none.pick_method.startswith("best reward")
+    np.testing.assert_array_equal(s.curve(), [1.0, 1.0, 1.0, 1.0])
