@@ -39,13 +39,15 @@ from .. import contract as C
 from .kinds import KIND_INDEX
 
 __all__ = ["TileArrays", "OpCost", "op_cost", "KernelPlan", "plan_kernels", "LOOP_SCALARS",
-           "KERNEL_IMEM_FRACTION",
+           "KERNEL_IMEM_FRACTION", "ADDR_WINDOW_BYTES", "unroll_factor",
            "ELEMENTWISE_MIX", "B_WMEM", "B_DMEM", "B_NET"]
 
 #: Scalar instructions closing every loop iteration: pointer bump, counter bump, branch.
 LOOP_SCALARS = 3
 #: Share of IMEM one kernel's unrolled body may use (the others stay resident).
 KERNEL_IMEM_FRACTION = 0.25
+#: Bytes one pointer register reaches with the signed 12-bit load/store offsets.
+ADDR_WINDOW_BYTES = 4096
 #: Where the B operand of a GEMM-like op comes from.
 B_WMEM, B_DMEM, B_NET = 0, 1, 2
 
@@ -130,6 +132,22 @@ def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Float arithmetic: exact for the integer sizes here (< 2**40) and much faster than
     # numpy's int64 floor division.
     return np.ceil(a / np.maximum(b, 1))
+
+
+def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1):
+    """Blocks per loop iteration (scalars or broadcasting arrays).
+
+    As many as :data:`KERNEL_IMEM_FRACTION` of IMEM holds, but no more than one pointer
+    reaches with its 12-bit offsets: a stream advancing ``stride_bytes`` per block is
+    read one block ahead, so ``(u + 1) * stride_bytes <= ADDR_WINDOW_BYTES`` (at least one
+    block). ``u`` is a multiple of ``granule`` (register rotation), or all ``blocks``.
+    """
+    budget = np.asarray(imem_kib, float) * (1024 / 4 * KERNEL_IMEM_FRACTION)
+    u = np.floor(budget / np.maximum(vec_per_block, 1))
+    stride = np.asarray(stride_bytes, float)
+    u = np.where(stride > 0, np.minimum(u, np.floor(ADDR_WINDOW_BYTES / np.maximum(stride, 1)) - 1), u)
+    u = np.maximum(np.floor(u / granule) * granule, granule)
+    return np.maximum(np.minimum(u, np.maximum(blocks, 1)), 1)
 
 
 def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
