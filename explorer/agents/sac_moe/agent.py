@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -123,6 +124,11 @@ class SacMoeAgent(Agent):
             cmask = np.ones(self.n_continuous, bool)
         return mask, np.asarray(cmask, dtype=bool).reshape(self.n_continuous)
 
+    def _transform(self, reward: float) -> float:
+        if self.config.reward_transform == "symlog":
+            return math.copysign(math.log1p(abs(reward)), reward)
+        return reward
+
     def _obs(self, obs: np.ndarray) -> np.ndarray:
         return np.asarray(obs, dtype=np.float32).reshape(self.obs_dim)
 
@@ -160,7 +166,8 @@ class SacMoeAgent(Agent):
             obs=self._obs(obs), mask=mask, action_discrete=action_d,
             action_continuous=np.asarray(action["continuous"], np.float32).reshape(
                 self.n_continuous),
-            continuous_mask=cmask, reward=float(reward), next_obs=self._obs(next_obs),
+            continuous_mask=cmask, reward=self._transform(float(reward)),
+            next_obs=self._obs(next_obs),
             next_mask=next_mask, next_continuous_mask=next_cmask,
             terminated=bool(terminated)))
         self.total_steps += 1
@@ -184,7 +191,7 @@ class SacMoeAgent(Agent):
         while self.update_credit >= 1.0:
             self.update_credit -= 1.0
             batch = self.buffer.sample(cfg.batch_size, self.rng)
-            elite = self.elite.sample(cfg.batch_size, self.rng) if use_elite else None
+            elite = self.elite.sample(cfg.sil_batch_size, self.rng) if use_elite else None
             self.last_metrics, td_abs = self.learner.update(batch, scale, elite)
             self.buffer.update_priorities(batch.indices, td_abs)
 

@@ -108,6 +108,11 @@ class SacMoeConfig:
     mc_return_mix: float = 0.5
     """β in the critic target y = (1−β)·y_TD + β·G, G the episode's Monte-Carlo return
     (filled in when the episode ends); 0 is plain SAC."""
+    reward_transform: str = "symlog"
+    """Monotone transform of each reward before it is stored: ``"symlog"``
+    (sign(r)·ln(1 + |r|), DreamerV3, Hafner et al. 2023) compresses the design reward's
+    heavy tail of penalties (down to about −90) so the critic resolves the good designs;
+    ``"none"`` keeps it. The optimum and the ranking of designs are unchanged."""
     normalize_rewards: bool = True
     """Divide rewards by the running standard deviation of episode returns (Welford)."""
     prioritized: bool = False
@@ -123,6 +128,8 @@ class SacMoeConfig:
     sil_coef: float = 0.1
     """Weight of the self-imitation term (Oh et al., 2018): −log π(a|s)·max(G − V(s), 0)
     on elite transitions; 0 disables it."""
+    sil_batch_size: int = 64
+    """Elite transitions per self-imitation mini-batch."""
     epsilon_start: float = 0.0
     """Probability of a uniformly random action after warm-up (paper ε-greedy: 0.5)."""
     epsilon_end: float = 0.0
@@ -173,6 +180,9 @@ class SacMoeConfig:
         _check_int("learning_starts", self.learning_starts, 0)
         _check_float("updates_per_step", self.updates_per_step, 0.0, 64.0)
         _check_float("mc_return_mix", self.mc_return_mix, 0.0, 1.0)
+        if self.reward_transform not in ("none", "symlog"):
+            raise ValueError(f"reward_transform must be 'none' or 'symlog', not "
+                             f"{self.reward_transform!r}")
         if not isinstance(self.normalize_rewards, bool):
             raise TypeError(f"normalize_rewards must be a bool, not {self.normalize_rewards!r}")
         if not isinstance(self.prioritized, bool):
@@ -182,6 +192,7 @@ class SacMoeConfig:
         _check_float("per_beta_increment", self.per_beta_increment, 0.0, 1.0)
         _check_int("elite_episodes", self.elite_episodes, 0)
         _check_float("sil_coef", self.sil_coef, 0.0, 1e3)
+        _check_int("sil_batch_size", self.sil_batch_size, 1)
         _check_float("epsilon_start", self.epsilon_start, 0.0, 1.0)
         _check_float("epsilon_end", self.epsilon_end, 0.0, 1.0)
         _check_int("epsilon_decay_steps", self.epsilon_decay_steps, 1)
