@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
+from amaranth.lib import enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from explorer.design import MeshConfig, TileConfig
 
 from ..tile.signature import CtrlSignature, MemPortSignature, tx_layout
-from .packet import COORD_BITS, HEADER_BITS, Kind, header_layout, link_signature
+from .packet import COORD_BITS, HEADER_BITS, HEADER_FIELDS, Kind, header_layout, link_signature
 
 __all__ = ["NetworkInterface", "RX_FIFO_DEPTH", "divider_constants"]
 
@@ -32,6 +32,35 @@ def divider_constants(cols: int, n_ids: int) -> tuple[int, int]:
         if all((d * mult) >> shift == d // cols for d in range(n_ids)):
             return mult, shift
     raise AssertionError(f"no multiply-shift divides by {cols} below {n_ids}")
+
+
+def _header(**fields) -> Value:
+    """A header flit value; every field not named is a constant 0 (all bits driven)."""
+    parts = []
+    for name, width in HEADER_FIELDS:
+        v = fields.pop(name, 0)
+        parts.append(Const(v.value, width) if isinstance(v, Kind) else Value.cast(v)[:width]
+                     if not isinstance(v, int) else Const(v, width))
+    assert not fields, fields
+    return Cat(*parts)
+
+
+class _Rx(enum.Enum, shape=3):
+    HDR = 0
+    WRITE = 1
+    READ = 2
+    VEC = 3
+    DRAIN = 4
+
+
+class _Tx(enum.Enum, shape=3):
+    IDLE = 0
+    RR_HDR = 1
+    RR_PAY = 2
+    DONE_HDR = 3
+    DONE_PAY = 4
+    VEC_HDR = 5
+    VEC_PAY = 6
 
 
 class NetworkInterface(wiring.Component):
@@ -116,100 +145,99 @@ class NetworkInterface(wiring.Component):
         vbuf = Signal((vec_flits - 1) * fb) if vec_flits > 1 else None
         k = Signal(range(max(2, vec_flits)))
 
-        with m.FSM(name="rx"):
-            with m.State("HDR"):
-                m.d.comb += net.ready.eq(1)
-                with m.If(net.valid):
-                    m.d.sync += [got.eq(hdr), got_last.eq(last), cnt.eq(0), got_words.eq(0),
-                                 w.eq(0), k.eq(0)]
-                    with m.Switch(hdr.kind):
-                        with m.Case(Kind.MEM_WRITE):
-                            with m.If(~last):
-                                m.next = "WRITE"
-                        with m.Case(Kind.MEM_READ):
-                            m.d.sync += rr_active.eq(1)
-                            m.next = "READ"
-                        with m.Case(Kind.START):
-                            m.d.comb += self.ctrl.start.eq(1)
-                            with m.If(~last):
-                                m.next = "DRAIN"
-                        with m.Case(Kind.VEC):
-                            with m.If(~last):
-                                m.next = "VEC"
-                        with m.Default():
-                            with m.If(~last):
-                                m.next = "DRAIN"
+        rx_state = Signal(_Rx)
+        with m.If(rx_state == _Rx.HDR):
+            m.d.comb += net.ready.eq(1)
+            with m.If(net.valid):
+                m.d.sync += [got.eq(hdr), got_last.eq(last), cnt.eq(0), got_words.eq(0),
+                             w.eq(0), k.eq(0)]
+                with m.If(hdr.kind == Kind.MEM_WRITE):
+                    with m.If(~last):
+                        m.d.sync += rx_state.eq(_Rx.WRITE)
+                with m.Elif(hdr.kind == Kind.MEM_READ):
+                    m.d.sync += rr_active.eq(1)
+                    m.d.sync += rx_state.eq(_Rx.READ)
+                with m.Elif(hdr.kind == Kind.START):
+                    m.d.comb += self.ctrl.start.eq(1)
+                    with m.If(~last):
+                        m.d.sync += rx_state.eq(_Rx.DRAIN)
+                with m.Elif(hdr.kind == Kind.VEC):
+                    with m.If(~last):
+                        m.d.sync += rx_state.eq(_Rx.VEC)
+                with m.Else():
+                    with m.If(~last):
+                        m.d.sync += rx_state.eq(_Rx.DRAIN)
 
-            with m.State("WRITE"):
-                with m.If(cnt < got.length):
-                    m.d.comb += [req.valid.eq(net.valid), req.payload.we.eq(1),
-                                 req.payload.wdata.eq(flit.word_select(w, 32))]
-                    with m.If(net.valid & req.ready):
-                        m.d.sync += [cnt.eq(cnt + 1), w.eq(w + 1)]
-                        with m.If((w == wpf - 1) | (cnt + 1 == got.length)):
-                            m.d.comb += net.ready.eq(1)
-                            m.d.sync += w.eq(0)
-                            with m.If(last):
-                                m.next = "HDR"
-                with m.Else():                             # words beyond `length`
-                    m.d.comb += net.ready.eq(1)
-                    with m.If(net.valid & last):
-                        m.next = "HDR"
-
-            with m.State("READ"):
-                m.d.comb += [req.valid.eq(cnt < got.length), req.payload.we.eq(0),
-                             resp.ready.eq(~rr_valid)]
-                with m.If(req.valid & req.ready):
-                    m.d.sync += cnt.eq(cnt + 1)
-                with m.If(resp.valid & resp.ready):
-                    with m.If(w == 0):
-                        m.d.sync += rr_buf.eq(resp.payload)
-                    with m.Else():
-                        m.d.sync += rr_buf.word_select(w, 32).eq(resp.payload)
-                    m.d.sync += [got_words.eq(got_words + 1), w.eq(w + 1)]
-                    end = got_words + 1 == got.length
-                    with m.If((w == wpf - 1) | end):
-                        m.d.sync += [rr_valid.eq(1), rr_last.eq(end), w.eq(0)]
-                with m.If((got_words == got.length) & ~rr_active):
-                    m.next = "HDR"
-                    with m.If(~got_last):
-                        m.next = "DRAIN"
-
-            with m.State("VEC"):
-                if vbuf is None:
-                    m.d.comb += [rx_fifo.w_data.eq(flit[:vlen]), rx_fifo.w_en.eq(net.valid),
-                                 net.ready.eq(rx_fifo.w_rdy)]
-                    with m.If(net.valid & rx_fifo.w_rdy):
-                        m.next = "HDR"
-                        with m.If(~last):
-                            m.next = "DRAIN"
-                else:
-                    with m.If(k < vec_flits - 1):
+        with m.Elif(rx_state == _Rx.WRITE):
+            with m.If(cnt < got.length):
+                m.d.comb += [req.valid.eq(net.valid), req.payload.we.eq(1),
+                             req.payload.wdata.eq(flit.word_select(w, 32))]
+                with m.If(net.valid & req.ready):
+                    m.d.sync += [cnt.eq(cnt + 1), w.eq(w + 1)]
+                    with m.If((w == wpf - 1) | (cnt + 1 == got.length)):
                         m.d.comb += net.ready.eq(1)
-                        with m.If(net.valid):
-                            m.d.sync += [vbuf.word_select(k, fb).eq(flit), k.eq(k + 1)]
-                            with m.If(last):               # too short: drop the vector
-                                m.next = "HDR"
-                    with m.Else():
-                        m.d.comb += [rx_fifo.w_data.eq(Cat(vbuf, flit)[:vlen]),
-                                     rx_fifo.w_en.eq(net.valid), net.ready.eq(rx_fifo.w_rdy)]
-                        with m.If(net.valid & rx_fifo.w_rdy):
-                            m.next = "HDR"
-                            with m.If(~last):
-                                m.next = "DRAIN"
-
-            with m.State("DRAIN"):
+                        m.d.sync += w.eq(0)
+                        with m.If(last):
+                            m.d.sync += rx_state.eq(_Rx.HDR)
+            with m.Else():                             # words beyond `length`
                 m.d.comb += net.ready.eq(1)
                 with m.If(net.valid & last):
-                    m.next = "HDR"
+                    m.d.sync += rx_state.eq(_Rx.HDR)
+
+        with m.Elif(rx_state == _Rx.READ):
+            m.d.comb += [req.valid.eq(cnt < got.length), req.payload.we.eq(0),
+                         resp.ready.eq(~rr_valid)]
+            with m.If(req.valid & req.ready):
+                m.d.sync += cnt.eq(cnt + 1)
+            with m.If(resp.valid & resp.ready):
+                with m.If(w == 0):
+                    m.d.sync += rr_buf.eq(resp.payload)
+                with m.Else():
+                    m.d.sync += rr_buf.word_select(w, 32).eq(resp.payload)
+                m.d.sync += [got_words.eq(got_words + 1), w.eq(w + 1)]
+                end = got_words + 1 == got.length
+                with m.If((w == wpf - 1) | end):
+                    m.d.sync += [rr_valid.eq(1), rr_last.eq(end), w.eq(0)]
+            with m.If((got_words == got.length) & ~rr_active):
+                m.d.sync += rx_state.eq(_Rx.HDR)
+                with m.If(~got_last):
+                    m.d.sync += rx_state.eq(_Rx.DRAIN)
+
+        with m.Elif(rx_state == _Rx.VEC):
+            if vbuf is None:
+                m.d.comb += [rx_fifo.w_data.eq(flit[:vlen]), rx_fifo.w_en.eq(net.valid),
+                             net.ready.eq(rx_fifo.w_rdy)]
+                with m.If(net.valid & rx_fifo.w_rdy):
+                    m.d.sync += rx_state.eq(_Rx.HDR)
+                    with m.If(~last):
+                        m.d.sync += rx_state.eq(_Rx.DRAIN)
+            else:
+                with m.If(k < vec_flits - 1):
+                    m.d.comb += net.ready.eq(1)
+                    with m.If(net.valid):
+                        m.d.sync += k.eq(k + 1)
+                        for j in range(vec_flits - 1):     # If per chunk: no partial case
+                            with m.If(k == j):
+                                m.d.sync += vbuf[j * fb:(j + 1) * fb].eq(flit)
+                        with m.If(last):               # too short: drop the vector
+                            m.d.sync += rx_state.eq(_Rx.HDR)
+                with m.Else():
+                    m.d.comb += [rx_fifo.w_data.eq(Cat(vbuf, flit)[:vlen]),
+                                 rx_fifo.w_en.eq(net.valid), net.ready.eq(rx_fifo.w_rdy)]
+                    with m.If(net.valid & rx_fifo.w_rdy):
+                        m.d.sync += rx_state.eq(_Rx.HDR)
+                        with m.If(~last):
+                            m.d.sync += rx_state.eq(_Rx.DRAIN)
+
+        with m.Else():                                     # DRAIN (and unused encodings)
+            m.d.comb += net.ready.eq(1)
+            with m.If(net.valid & last):
+                m.d.sync += rx_state.eq(_Rx.HDR)
 
     def _transmit(self, m, got, rr_active, rr_buf, rr_valid, rr_last, done_pending):
         fb, vlen = self._mesh.flit_bits, self._tile.vlen
         mesh = self._mesh
         out, tx = self.net_out, self.tx
-        hl = header_layout()
-        hdr = Signal(hl)
-        m.d.comb += [out.payload.data.eq(hdr), hdr.src_row.eq(self.row), hdr.src_col.eq(self.col)]
 
         # tile id -> (row, col) by multiply-shift; ids outside the mesh are dropped
         dest = tx.payload.dest
@@ -226,64 +254,65 @@ class NetworkInterface(wiring.Component):
         padded = Signal(vec_flits * fb)
         m.d.comb += padded.eq(tx.payload.data)
 
-        with m.FSM(name="tx"):
-            with m.State("IDLE"):
-                with m.If(rr_active):
-                    m.next = "RR_HDR"
-                with m.Elif(done_pending):
-                    m.next = "DONE_HDR"
-                with m.Elif(tx.valid & dest_ok):
-                    m.next = "VEC_HDR"
-                with m.Elif(tx.valid):
-                    m.d.comb += tx.ready.eq(1)             # no such tile: discard
+        tx_state = Signal(_Tx)
+        with m.If(tx_state == _Tx.IDLE):
+            with m.If(rr_active):
+                m.d.sync += tx_state.eq(_Tx.RR_HDR)
+            with m.Elif(done_pending):
+                m.d.sync += tx_state.eq(_Tx.DONE_HDR)
+            with m.Elif(tx.valid & dest_ok):
+                m.d.sync += tx_state.eq(_Tx.VEC_HDR)
+            with m.Elif(tx.valid):
+                m.d.comb += tx.ready.eq(1)             # no such tile: discard
 
-            with m.State("RR_HDR"):
-                m.d.comb += [out.valid.eq(1), out.payload.last.eq(got.length == 0),
-                             hdr.kind.eq(Kind.READ_REPLY), hdr.dst_row.eq(got.src_row),
-                             hdr.dst_col.eq(got.src_col), hdr.dst_host.eq(got.src_host),
-                             hdr.sel.eq(got.sel), hdr.length.eq(got.length),
-                             hdr.addr.eq(got.addr)]
-                with m.If(out.ready):
-                    m.next = "RR_PAY"
-                    with m.If(got.length == 0):
-                        m.d.sync += rr_active.eq(0)
-                        m.next = "IDLE"
+        with m.Elif(tx_state == _Tx.RR_HDR):
+            m.d.comb += [out.valid.eq(1), out.payload.last.eq(got.length == 0),
+                         out.payload.data.eq(_header(
+                             kind=Kind.READ_REPLY, dst_row=got.src_row, dst_col=got.src_col,
+                             dst_host=got.src_host, src_row=self.row, src_col=self.col,
+                             sel=got.sel, length=got.length, addr=got.addr))]
+            with m.If(out.ready):
+                m.d.sync += tx_state.eq(_Tx.RR_PAY)
+                with m.If(got.length == 0):
+                    m.d.sync += rr_active.eq(0)
+                    m.d.sync += tx_state.eq(_Tx.IDLE)
 
-            with m.State("RR_PAY"):
-                m.d.comb += [out.valid.eq(rr_valid), out.payload.data.eq(rr_buf),
-                             out.payload.last.eq(rr_last)]
-                with m.If(out.valid & out.ready):
-                    m.d.sync += rr_valid.eq(0)
-                    with m.If(rr_last):
-                        m.d.sync += rr_active.eq(0)
-                        m.next = "IDLE"
+        with m.Elif(tx_state == _Tx.RR_PAY):
+            m.d.comb += [out.valid.eq(rr_valid), out.payload.data.eq(rr_buf),
+                         out.payload.last.eq(rr_last)]
+            with m.If(out.valid & out.ready):
+                m.d.sync += rr_valid.eq(0)
+                with m.If(rr_last):
+                    m.d.sync += rr_active.eq(0)
+                    m.d.sync += tx_state.eq(_Tx.IDLE)
 
-            with m.State("DONE_HDR"):
-                m.d.comb += [out.valid.eq(1), hdr.kind.eq(Kind.DONE), hdr.dst_host.eq(1),
-                             hdr.length.eq(1)]
-                with m.If(out.ready):
-                    m.next = "DONE_PAY"
+        with m.Elif(tx_state == _Tx.DONE_HDR):
+            m.d.comb += [out.valid.eq(1), out.payload.data.eq(_header(
+                kind=Kind.DONE, dst_host=1, src_row=self.row, src_col=self.col, length=1))]
+            with m.If(out.ready):
+                m.d.sync += tx_state.eq(_Tx.DONE_PAY)
 
-            with m.State("DONE_PAY"):
-                m.d.comb += [out.valid.eq(1), out.payload.data.eq(self.ctrl.cycles),
-                             out.payload.last.eq(1)]
-                with m.If(out.ready):
-                    m.d.sync += done_pending.eq(0)
-                    m.next = "IDLE"
+        with m.Elif(tx_state == _Tx.DONE_PAY):
+            m.d.comb += [out.valid.eq(1), out.payload.data.eq(self.ctrl.cycles),
+                         out.payload.last.eq(1)]
+            with m.If(out.ready):
+                m.d.sync += done_pending.eq(0)
+                m.d.sync += tx_state.eq(_Tx.IDLE)
 
-            with m.State("VEC_HDR"):
-                m.d.comb += [out.valid.eq(1), hdr.kind.eq(Kind.VEC), hdr.dst_row.eq(dest_row),
-                             hdr.dst_col.eq(dest_col), hdr.length.eq(vlen // 32)]
-                with m.If(out.ready):
-                    m.d.sync += k.eq(0)
-                    m.next = "VEC_PAY"
+        with m.Elif(tx_state == _Tx.VEC_HDR):
+            m.d.comb += [out.valid.eq(1), out.payload.data.eq(_header(
+                kind=Kind.VEC, dst_row=dest_row, dst_col=dest_col, src_row=self.row,
+                src_col=self.col, length=vlen // 32))]
+            with m.If(out.ready):
+                m.d.sync += k.eq(0)
+                m.d.sync += tx_state.eq(_Tx.VEC_PAY)
 
-            with m.State("VEC_PAY"):
-                final = k == vec_flits - 1
-                m.d.comb += [out.valid.eq(1), out.payload.data.eq(padded.word_select(k, fb)),
-                             out.payload.last.eq(final)]
-                with m.If(out.ready):
-                    m.d.sync += k.eq(k + 1)
-                    with m.If(final):
-                        m.d.comb += tx.ready.eq(1)
-                        m.next = "IDLE"
+        with m.Else():                                     # VEC_PAY (and unused encodings)
+            final = k == vec_flits - 1
+            m.d.comb += [out.valid.eq(1), out.payload.data.eq(padded.word_select(k, fb)),
+                         out.payload.last.eq(final)]
+            with m.If(out.ready):
+                m.d.sync += k.eq(k + 1)
+                with m.If(final):
+                    m.d.comb += tx.ready.eq(1)
+                    m.d.sync += tx_state.eq(_Tx.IDLE)

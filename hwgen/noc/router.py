@@ -183,11 +183,12 @@ class Router(wiring.Component):
         """One-hot grant among ``reqs``; priority starts just after the ``last`` grant."""
         k = len(reqs)
         grant = Signal(k, name=name)
-        with m.Switch(last):
-            for start in range(k):
-                with m.Case(start):
-                    order = [(start + 1 + j) % k for j in range(k)]
-                    for n, j in enumerate(order):
-                        with (m.If if n == 0 else m.Elif)(reqs[j]):
-                            m.d.comb += grant.eq(1 << j)
+        # If/Elif rather than Switch: Yosys prunes unused cases per signal and Verilator
+        # would then report the (harmless) incomplete case statements.
+        for start in range(k):
+            with (m.If if start == 0 else m.Elif)(last == start):
+                order = [(start + 1 + j) % k for j in range(k)]
+                for n, j in enumerate(order):
+                    with (m.If if n == 0 else m.Elif)(reqs[j]):
+                        m.d.comb += grant.eq(1 << j)
         return grant

