@@ -31,6 +31,8 @@ class Asm:
         self.counts: Counter[str] = Counter()     # unit name -> expected dynamic count
         self._mult = [1]
         self._labels = 0
+        self._words = 0
+        self._at: dict[str, int] = {}
 
     @contextmanager
     def times(self, n: int) -> Iterator[None]:
@@ -47,6 +49,7 @@ class Asm:
             raise ValueError(f"not a real instruction: {mnemonic!r}")
         self.lines.append(f"    {mnemonic} {', '.join(str(o) for o in operands)}".rstrip())
         self.counts[spec.unit.name] += self._mult[-1]
+        self._words += 1
 
     def label(self, prefix: str = "L") -> str:
         """A fresh label name (placed with :meth:`place`)."""
@@ -55,6 +58,18 @@ class Asm:
 
     def place(self, name: str) -> None:
         self.lines.append(f"{name}:")
+        self._at[name] = self._words
+
+    def bne_back(self, rs1: str, rs2: str, label: str) -> None:
+        """Loop-closing ``bne`` to ``label`` (placed earlier); beyond the 4 KiB reach of a
+        branch it becomes ``beq`` over a ``jal`` (the taken path costs the same bubble)."""
+        if 4 * (self._words - self._at[label]) <= 4000:
+            self.op("bne", rs1, rs2, label)
+            return
+        skip = self.label("far")
+        self.op("beq", rs1, rs2, skip)
+        self.op("jal", "zero", label)
+        self.lines.append(f"{skip}:")
 
     def comment(self, text: str) -> None:
         self.lines.append(f"    # {text}")

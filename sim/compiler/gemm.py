@@ -211,14 +211,14 @@ class _Emitter:
                 loop = a.label("blk")
                 a.place(loop)
                 with a.times(full):
-                    a.op("addi", xs.reg, xs.reg, ux)
+                    a.addi(xs.reg, xs.reg, ux)
                     xs.pos += ux
                     if bs is not None:
-                        a.op("addi", bs.reg, bs.reg, u * bs.stride)
+                        a.addi(bs.reg, bs.reg, u * bs.stride)
                         bs.pos += u * bs.stride
                     for j in range(u):
                         self._block(r, j, xs, bs, load_x_next=True, load_b_next=True)
-                    a.op("bne", xs.reg, "t2", loop)
+                    a.bne_back(xs.reg, "t2", loop)
                 # The next iteration starts u blocks on: the pointers are bias ahead again.
                 xs.pos -= ux
                 if bs is not None:
@@ -244,7 +244,7 @@ class _Emitter:
             self._chunk_epilogue(r, xs, gemv_w)
             if p.chunks > 1:
                 a.op("addi", "s4", "s4", -1)
-                a.op("bne", "s4", "zero", chunk_label)
+                a.bne_back("s4", "zero", chunk_label)
         return {"u": u, "full": full, "rem": rem}
 
     def _chunk_epilogue(self, r: int, xs: Stream, gemv_w: bool) -> None:
@@ -337,14 +337,14 @@ def compile_gemm(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_index: int 
                     a.addi("s1", "s1", A * plan.blocks * rb)
                     if n_full > 1:
                         a.op("addi", "s5", "s5", -1)
-                        a.op("bne", "s5", "zero", glabel)
+                        a.bne_back("s5", "zero", glabel)
             if rem_rows:
                 info.update({f"{k}_R{rem_rows}": v for k, v in em.group(rem_rows).items()})
                 a.addi("s1", "s1", rem_rows * plan.blocks * rb)
             if plan.gemms > 1:
                 a.addi("s3", "s3", s3_step)
                 a.op("addi", "s6", "s6", -1)
-                a.op("bne", "s6", "zero", gemm_label)
+                a.bne_back("s6", "zero", gemm_label)
     a.op("ecall")
     if plan.src == B_NET:
         # Vectors in the order the kernel pops them (+2 read ahead at the very end).

@@ -247,7 +247,7 @@ def emit_pipelined(asm: Asm, ops: list[VOp], sch: Schedule, streams: dict[str, S
     asm.place(loop)
     with asm.times(n_it):
         for s in streams.values():
-            asm.op("addi", s.reg, s.reg, u * s.stride)
+            asm.addi(s.reg, s.reg, u * s.stride)
             s.pos += u * s.stride
         body = [(tau, j, i) for tau, j, i in
                 ((j * ii + t, j, i) for j in range(-ahead - 1, u + ahead + 1)
@@ -258,7 +258,7 @@ def emit_pipelined(asm: Asm, ops: list[VOp], sch: Schedule, streams: dict[str, S
             if s.pos != s.bias + u * s.stride:
                 asm.addi(s.reg, s.reg, s.bias + u * s.stride - s.pos)
                 s.pos = s.bias + u * s.stride
-        asm.op("bne", first.reg, "t2", loop)
+        asm.bne_back(first.reg, "t2", loop)
     for s in streams.values():
         s.pos -= u * s.stride
     base = n_it * u
