@@ -66,7 +66,10 @@ def test_gemv_wide_issue_is_vmac_bound():
     assert cost.cycles[0, 0] == body + 4 + C.MAC_LATENCY + C.LOAD_LATENCY
 
 
-@pytest.mark.parametrize("kind", ["matmul", "attn_qk", "add", "softmax", "rmsnorm", "silu_mul"])
+# softmax is not here: its row max is reduced across lanes by broadcasting each lane through
+# the MAC unit (3 VMAC ops per lane, no lane-max instruction), so wide vectors lose on short
+# rows (test_softmax_lane_max_grows_with_lanes).
+@pytest.mark.parametrize("kind", ["matmul", "attn_qk", "add", "rmsnorm", "silu_mul"])
 def test_more_lanes_never_slower_on_compute_bound_ops(kind):
     shapes = {"matmul": dict(batch=1, m=8, k=512, n=512), "attn_qk": dict(batch=8, m=1, k=64, n=512, share=4),
               "add": dict(elems=8192), "softmax": dict(elems=8192, n=512),
@@ -78,6 +81,17 @@ def test_more_lanes_never_slower_on_compute_bound_ops(kind):
         cycles = one_op(t, kind, **shapes).cycles[0, 0]
         assert cycles <= prev, f"{kind}: VLEN {vlen} takes {cycles} cycles > {prev}"
         prev = cycles
+
+
+def test_softmax_lane_max_grows_with_lanes():
+    # Per row: 3 VMAC ops per lane for the cross-lane max; with rows of 64 keys the blocks
+    # shrink with VLEN but the broadcast grows: 2048-bit tiles are slower than 512-bit.
+    def cycles(vlen):
+        t = TileConfig(fetch=8, vlen=vlen, stations=16, xdp=2, vdp=4, xr_wp=2, vr_wp=2,
+                       dmem_kib=512, imem_kib=128, wmem_kib=16)
+        return one_op(t, "softmax", elems=64 * 64, n=64).cycles[0, 0]
+    assert cycles(2048) > cycles(512)
+    assert cycles(2048) - cycles(1024) >= 64 * 3 * (128 - 64)
 
 
 def _random_designs(seed: int, workload: str, node: str, n: int) -> list[Design]:
