@@ -98,8 +98,8 @@ def _points() -> list[Point]:
 POINTS = _points()
 #: A fast subset for the unit tests (~10 points, a few seconds).
 QUICK = [p for p in POINTS if p.name in (
-    "gemv_t1", "gemm_m4_t2", "qk_t5", "av_t3", "rmsnorm_t2", "softmax_t5", "silu_t4",
-    "layernorm_t2", "add_t1", "rope_t5", "gemv_net_t2")]
+    "gemv_t1", "gemm_m4_t2", "qk_t5", "av_t3", "rmsnorm_t4", "softmax_t5", "silu_t2",
+    "layernorm_t2", "add_t4", "gelu_t3", "gemv_net_t2")]
 
 
 def model_cycles(op: Op, tile: TileConfig, *, n_tiles: int = 1, share: int = 1,

@@ -355,7 +355,8 @@ def compile_gemm(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_index: int 
                 order.extend(rows.reshape(-1, rows.shape[-1]))
         order += [np.zeros_like(order[0])] * 2 if order else []
         rx = [np.ascontiguousarray(v).tobytes() for v in order]
-    outputs = tuple(Output(f"y{i}", out_addr + i * ol.nbytes, (plan.rows, cols_tile), ol)
+    outputs = tuple(Output(f"y{i}", out_addr + i * ol.nbytes, (plan.rows, cols_tile), ol,
+                           "int8" if plan.int8 else "fp16")
                     for i in range(plan.gemms))
     return TileProgram.build(
         op, tile, a.source, dmem=bytes(dmem.image), wmem=bytes(wmem.image), outputs=outputs,
