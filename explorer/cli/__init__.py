@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "explorer.cli.workloads",
     "explorer.cli.evaluate",
     "explorer.cli.explore",
+    "explorer.cli.hwgen",
 )
 
 
