@@ -39,7 +39,7 @@ __all__ = ["SynthError", "Memory", "SynthStats", "yosys_command", "cache_root", 
            "check_verilog", "compose_netlists", "synth_design", "FLOW_VERSION"]
 
 #: Bump when the scripts below change, so cached results are not reused.
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 
 
 class SynthError(RuntimeError):
@@ -135,8 +135,7 @@ def _failure(top: str, log: str) -> str:
     latches = [ln.split("Latch inferred for signal", 1)[1].split(" from process")[0].strip()
                for ln in lines if "Latch inferred for signal" in ln]
     if latches:
-        shown = ", ".join(dict.fromkeys(latches))
-        return f"{top} has latches (signals {shown[:1500]})"
+        return f"{top} has latches (signals {', '.join(dict.fromkeys(latches))[:1500]})"
     for i, ln in enumerate(lines):
         if "found logic loop" in ln:
             cells = [x.strip().split(" source:")[0] for x in lines[i + 1:i + 13]
@@ -145,6 +144,13 @@ def _failure(top: str, log: str) -> str:
     errors = [ln.strip() for ln in lines if ln.startswith(("ERROR:", "Warning:"))]
     return f"yosys failed on {top}: " + ("; ".join(dict.fromkeys(errors))[:2000]
                                         or (lines[-1] if lines else "no log"))
+
+
+def _latch_failure(top: str, log: str, by_type: Mapping[str, int]) -> str:
+    if "Latch inferred for signal" in log:
+        return _failure(top, log)
+    kinds = {t: n for t, n in by_type.items() if "LATCH" in t.upper()}
+    return f"{top} has latches ({kinds})"
 
 
 def _count(by_type: Mapping[str, int], *needles: str) -> int:
@@ -189,15 +195,13 @@ def synth_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
         synth = json.loads((work / "synth.json").read_text())["design"]
         cmos = json.loads((work / "cmos.json").read_text())["design"]
         by_type = {t: n for t, n in synth["num_cells_by_type"].items() if t not in bb}
-        latches = _count(by_type, "LATCH")
-        if latches:
-            kinds = {t: n for t, n in by_type.items() if "LATCH" in t.upper()}
-            raise SynthError(f"{top} has {latches} latch(es) after synthesis: {kinds}")
+        if _count(by_type, "LATCH"):
+            raise SynthError(_latch_failure(top, log, by_type))
         mapped = {t: n for t, n in cmos["num_cells_by_type"].items()
                   if t not in bb and t != "$scopeinfo"}
         transistors = int(str(cmos["estimated_num_transistors"]).rstrip("+"))
         stats = SynthStats(top=top, cells=sum(mapped.values()),
-                           flip_flops=_count(by_type, "DFF"), transistors=transistors,
+                           flip_flops=_count(mapped, "DFF"), transistors=transistors,
                            latches=0, memories=tuple(memories),
                            seconds=round(time.monotonic() - t0, 1), cells_by_type=mapped)
         cdir.mkdir(parents=True, exist_ok=True)
@@ -237,10 +241,8 @@ def check_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
             raise SynthError(_failure(top, log))
         coarse = json.loads((work / "coarse.json").read_text())["design"]
     by_type = {t: n for t, n in coarse["num_cells_by_type"].items() if t not in bb}
-    latches = _count(by_type, "LATCH")
-    if latches:
-        raise SynthError(f"{top} has {latches} latch(es): "
-                         f"{ {t: n for t, n in by_type.items() if 'LATCH' in t.upper()} }")
+    if _count(by_type, "LATCH"):
+        raise SynthError(_latch_failure(top, log, by_type))
     result = {"cells": sum(by_type.values()), "latches": 0}
     cdir.mkdir(parents=True, exist_ok=True)
     (cdir / "check.json").write_text(json.dumps(result))
@@ -249,11 +251,15 @@ def check_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
 
 def compose_netlists(netlists: Sequence[Path], top_verilog: str, top: str, *,
                      cache_dir: Path | None = None) -> SynthStats:
-    """Flatten mapped tile netlists under a mesh top, ``check -assert`` it and count it."""
+    """Flatten mapped tile netlists under a mesh top, ``check -assert`` it and count it.
+
+    Nothing is optimised across tile boundaries (as with ORFS's SYNTH_HIERARCHICAL=1), so
+    the counts are the sum over the instances; the point is the loop check of the whole.
+    """
     texts = [Path(p).read_bytes() for p in netlists]
     script = "\n".join([*(f"read_rtlil tile{i}.il" for i in range(len(texts))),
                         "read_verilog top.v", f"hierarchy -check -top {top}", "proc", "flatten",
-                        "opt_clean", "check -assert",
+                        "check -assert",
                         "tee -q -o cmos.json stat -json -tech cmos"]) + "\n"
     digest = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script, top_verilog])
                             .encode())

@@ -1,6 +1,5 @@
-"""Mesh integration (real cores, amaranth.sim), Verilog emission, lint and collateral."""
-
 # amaranth: UnusedElaboratable=no
+"""Mesh integration (real cores, amaranth.sim), Verilog emission, lint and collateral."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Router and network-interface unit tests in amaranth.sim (async testbenches)."""
-
 # amaranth: UnusedElaboratable=no
+"""Router and network-interface unit tests in amaranth.sim (async testbenches)."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ class Router(wiring.Component):
         n_out = len(PORTS)
         drop_bit = n_out                                  # route one-hot: 5 outputs + drop
 
-        heads, valid, active, route_now, pop = {}, {}, {}, {}, {}
+        heads, valid, active, route_now, pop, drops = {}, {}, {}, {}, {}, {}
         for p in PORTS:
             fifo = m.submodules[f"buf_{p}"] = SyncFIFO(width=fl.size, depth=self._depth)
             link = getattr(self, f"{p}_in")
@@ -95,23 +95,29 @@ class Router(wiring.Component):
                          link.ready.eq(fifo.w_rdy)]
             head = fl(fifo.r_data)
             heads[p], valid[p] = head, fifo.r_rdy
-            active[p] = Signal(name=f"active_{p}")        # mid-packet: route is held
-            held = Signal(n_out + 1, name=f"route_{p}")
+            # Mid-packet state of an input: `active`, and `dropping` for a discarded packet.
+            # Which output a forwarded packet holds is kept once, by that output's `owner`.
+            active[p] = Signal(name=f"active_{p}")
+            dropping = Signal(name=f"dropping_{p}")
             pop[p] = Signal(name=f"pop_{p}")
             m.d.comb += fifo.r_en.eq(pop[p])
 
             want = self._xy_route(m, p, head.data[:HEADER_BITS])
             legal = Cat(want[i] if o in ALLOWED_TURNS[p] else Const(0, 1)
                         for i, o in enumerate(PORTS))
-            fresh = Cat(legal, ~legal.any())
-            route_now[p] = Signal(n_out + 1, name=f"req_{p}")
-            m.d.comb += route_now[p].eq(Mux(active[p], held, fresh))
+            route_now[p] = Signal(n_out + 1, name=f"req_{p}")    # head flit: output or drop
+            m.d.comb += route_now[p].eq(Cat(legal, ~legal.any()))
+            drop = Signal(name=f"drop_{p}")
+            m.d.comb += drop.eq(valid[p] & Mux(active[p], dropping, route_now[p][drop_bit]))
+            drops[p] = drop
             with m.If(pop[p]):
-                m.d.sync += [active[p].eq(~head.last), held.eq(route_now[p])]
+                m.d.sync += active[p].eq(~head.last)
+                with m.If(~active[p]):
+                    m.d.sync += dropping.eq(route_now[p][drop_bit])
 
         popped = {p: [] for p in PORTS}
         for p in PORTS:                                   # dropped flits just leave the FIFO
-            popped[p].append(valid[p] & route_now[p][drop_bit])
+            popped[p].append(drops[p])
 
         for oi, o in enumerate(PORTS):
             srcs = [p for p in PORTS if o in ALLOWED_TURNS[p]]
