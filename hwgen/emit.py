@@ -156,7 +156,7 @@ def _tile_texts(work: list[tuple[TileConfig, MeshConfig, str]], jobs: int | None
             fresh = list(pool.map(_convert_tile, [work[i] for i in todo]))
     else:
         fresh = [_convert_tile(work[i]) for i in todo]
-    for i, text in zip(todo, fresh):
+    for i, text in zip(todo, fresh, strict=True):
         texts[i] = text
         if cache:
             paths[i].parent.mkdir(parents=True, exist_ok=True)
@@ -210,13 +210,14 @@ def render_rtl(design: Design, *, jobs: int | None = None, cache: bool = True) -
 
     files: dict[str, str] = {}
     tile_entries = []
-    for (cfg, name), text in zip(names.tiles.items(), tile_texts):
+    for (cfg, name), text in zip(names.tiles.items(), tile_texts, strict=True):
         path = f"rtl/{name}.v"
         files[path] = text
         tile_entries.append({
             "module": name, "file": path, "config": cfg.to_dict(), "label": str(cfg),
             "classes": [k for k, c in enumerate(mesh.tile_classes) if c == cfg],
-            "count": sum(n for c, n in zip(mesh.tile_classes, mesh.class_counts()) if c == cfg),
+            "count": sum(n for c, n in zip(mesh.tile_classes, mesh.class_counts(), strict=True)
+                         if c == cfg),
             "ports": port_map(tile_signature(mesh.flit_bits)),
             "memories": memories(text),
         })

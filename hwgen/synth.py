@@ -350,7 +350,8 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None,
                 "rom_um2": rom * node.rom_bitcell_um2 / node.rom_array_efficiency}
 
     tiles = [{"module": e["module"], "label": e["label"], "count": e["count"],
-              "stats": s.to_dict(), "area": area(s)} for e, s in zip(entries, results)]
+              "stats": s.to_dict(), "area": area(s)}
+             for e, s in zip(entries, results, strict=True)]
     totals = {k: sum(t["count"] * t["stats"][k] for t in tiles)
               for k in ("cells", "flip_flops", "transistors", "nand2_eq", "memory_bits")}
     totals["area"] = {k: sum(t["count"] * t["area"][k] for t in tiles) for k in tiles[0]["area"]}
@@ -361,7 +362,7 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None,
               "checks": {"latches": 0, "combinational_loops": "none (check -assert)"}}
     if submesh:
         window = _window(design)
-        mods = {e["module"]: s for e, s in zip(entries, results)}
+        mods = {e["module"]: s for e, s in zip(entries, results, strict=True)}
         names = {cfg: _module_of(manifest, cfg) for cfg in window.tile_classes}
         top = f"{manifest['top']}_window"
         text = verilog.convert(Mesh(window, tile_modules=names), name=top, emit_src=False,

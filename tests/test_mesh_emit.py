@@ -21,7 +21,7 @@ from hwgen.collateral import collateral, platform_for
 from hwgen.emit import host_port_map, port_map, render_rtl, write_tree
 from hwgen.iss import TileISS
 from hwgen.mesh import Mesh, mesh_signature
-from hwgen.noc.packet import Header, Kind, MemSel, Packet, mem_read, mem_write, start
+from hwgen.noc.packet import Header, Kind, MemSel, mem_read, mem_write, start
 from hwgen.tile.tile import tile_signature
 from sim.toolchain import verilator_available
 

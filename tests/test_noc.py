@@ -14,8 +14,17 @@ from amaranth.sim import Simulator
 
 from explorer.design import MeshConfig, TileConfig
 from hwgen.mesh import connect_grid
-from hwgen.noc.packet import (Header, Kind, MemSel, Packet, link_signature, mem_read, mem_write,
-                              start, vec)
+from hwgen.noc.packet import (
+    Header,
+    Kind,
+    MemSel,
+    Packet,
+    link_signature,
+    mem_read,
+    mem_write,
+    start,
+    vec,
+)
 from hwgen.noc.router import ALLOWED_TURNS, PORTS, Router
 
 # --- stream drivers shared by the NoC and mesh tests ---------------------------------------
@@ -138,7 +147,7 @@ def test_router_xy_routes_every_destination(in_port):
     sinks = [sink_bench(getattr(dut, f"{p}_out"), got[p], done=done, limit=400) for p in PORTS]
     run(dut, source, *sinks)
     expect = defaultdict(list)
-    for pkt, (dst, host) in zip(packets, dsts):
+    for pkt, (dst, host) in zip(packets, dsts, strict=True):
         out = _expected_output(in_port, pos, dst, host)
         if out is not None:
             expect[out].append(pkt)

@@ -19,8 +19,14 @@ from explorer.design import Design, MeshConfig, TileConfig
 from hwgen.emit import SYNTH_MEMORY_MAX_BITS, memories, render_rtl
 from hwgen.mesh import connect_grid
 from hwgen.noc.router import ALLOWED_TURNS, PORTS, Router
-from hwgen.synth import (Memory, SynthError, check_verilog, compose_netlists, synth_design,
-                         synth_verilog)
+from hwgen.synth import (
+    Memory,
+    SynthError,
+    check_verilog,
+    compose_netlists,
+    synth_design,
+    synth_verilog,
+)
 from hwgen.tile.memories import RomBank, SramBank
 from sim.toolchain import verilator_available
 
