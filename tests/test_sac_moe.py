@@ -441,3 +441,20 @@ def test_learning_improves_the_return_on_the_toy_env():
     assert len(metrics["moe/expert_load"]) == 4
     assert math.isclose(sum(metrics["moe/expert_load"]), 1.0, rel_tol=1e-5)
     assert all(np.isfinite(v) for k, v in metrics.items() if k != "moe/expert_load")
+
+
+def test_entropy_schedule_and_reward_transform():
+    agent = SacMoeAgent(ToyDesignEnv(), 0, budget=10, **dict(
+        TINY, target_entropy_discrete_ratio=0.4, target_entropy_discrete_ratio_end=0.1,
+        target_entropy_continuous_end=-3.0))
+    assert agent.entropy_ratio() == pytest.approx(0.4)
+    assert agent.entropy_continuous() == pytest.approx(-1.0)
+    returns, _ = run_episodes(agent, ToyDesignEnv(), 5)
+    assert agent.entropy_ratio() == pytest.approx(0.25)
+    assert agent.entropy_continuous() == pytest.approx(-2.0)
+    # Terminal rewards are stored as symlog(r) = sign(r)·ln(1 + |r|); others stay 0.
+    stored = agent.buffer.data["reward"][:15].reshape(5, 3)
+    np.testing.assert_allclose(stored[:, 2], np.sign(returns) * np.log1p(np.abs(returns)),
+                               rtol=1e-6)
+    assert (stored[:, :2] == 0).all()
+    assert SacMoeAgent(ToyDesignEnv(), 0, **TINY).entropy_ratio() == 0.5  # no schedule

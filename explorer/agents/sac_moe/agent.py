@@ -36,7 +36,8 @@ class SacMoeAgent(Agent):
         Seeds network initialisation, policy sampling (a private ``torch.Generator``) and
         replay sampling / ε decisions (a private ``np.random.Generator``).
     budget : int or None
-        Evaluations of the run (unused by the schedules, which count steps).
+        Evaluations of the run: the horizon of the target-entropy schedule (the other
+        schedules count steps).
     config : SacMoeConfig or None
         Hyper-parameters; keyword arguments override its fields. Unknown names raise
         ``TypeError``.
@@ -192,8 +193,27 @@ class SacMoeAgent(Agent):
             self.update_credit -= 1.0
             batch = self.buffer.sample(cfg.batch_size, self.rng)
             elite = self.elite.sample(cfg.sil_batch_size, self.rng) if use_elite else None
-            self.last_metrics, td_abs = self.learner.update(batch, scale, elite)
+            self.last_metrics, td_abs = self.learner.update(
+                batch, scale, elite, self.entropy_ratio(), self.entropy_continuous())
             self.buffer.update_priorities(batch.indices, td_abs)
+
+    def entropy_ratio(self) -> float:
+        """Current discrete target-entropy ratio (linear schedule over the budget if set)."""
+        cfg = self.config
+        end = cfg.target_entropy_discrete_ratio_end
+        if end is None or self.budget is None:
+            return cfg.target_entropy_discrete_ratio
+        frac = min(1.0, self.episodes / self.budget)
+        return cfg.target_entropy_discrete_ratio + frac * (end - cfg.target_entropy_discrete_ratio)
+
+    def entropy_continuous(self) -> float:
+        """Current per-dimension continuous target entropy (schedule over the budget)."""
+        cfg = self.config
+        end = cfg.target_entropy_continuous_end
+        if end is None or self.budget is None:
+            return cfg.target_entropy_continuous
+        frac = min(1.0, self.episodes / self.budget)
+        return cfg.target_entropy_continuous + frac * (end - cfg.target_entropy_continuous)
 
     def reward_scale(self) -> float:
         """Divisor of rewards: the standard deviation of episode returns so far (≥ 1e-8)."""

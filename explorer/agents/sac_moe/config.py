@@ -88,9 +88,16 @@ class SacMoeConfig:
     target_entropy_continuous: float = -1.0
     """Target entropy per continuous dimension; the SAC default −dim(A) (the paper's −30
     for 30 dimensions) is −1 per dimension."""
+    target_entropy_continuous_end: float | None = None
+    """If set (and the budget is known), the per-dimension continuous target moves linearly
+    to this value over the budget's episodes."""
     target_entropy_discrete_ratio: float = 0.5
     """Target entropy of the discrete part as a fraction of its maximum, Σ_i log(#allowed_i)
     under the state's mask (SAC-Discrete uses 0.98; lower exploits sooner)."""
+    target_entropy_discrete_ratio_end: float | None = None
+    """If set (and the run's budget is known), the ratio moves linearly from
+    ``target_entropy_discrete_ratio`` to this value over the budget's episodes: explore
+    first, exploit at the end, like an annealing schedule."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip of actor and critic updates (paper: "clip [−1, 1]")."""
 
@@ -171,6 +178,12 @@ class SacMoeConfig:
         _check_float("target_entropy_continuous", self.target_entropy_continuous, -20.0, 5.0)
         _check_float("target_entropy_discrete_ratio", self.target_entropy_discrete_ratio,
                      0.0, 1.0)
+        if self.target_entropy_continuous_end is not None:
+            _check_float("target_entropy_continuous_end", self.target_entropy_continuous_end,
+                         -20.0, 5.0)
+        if self.target_entropy_discrete_ratio_end is not None:
+            _check_float("target_entropy_discrete_ratio_end",
+                         self.target_entropy_discrete_ratio_end, 0.0, 1.0)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6, lo_open=True)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("buffer_size", self.buffer_size, 1)

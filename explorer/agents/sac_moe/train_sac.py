@@ -149,10 +149,10 @@ class SacMoeLearner:
         """E_{a_i~π_i} Q_i averaged over the branches i: (B, F) -> (B,)."""
         return self.layout.segment_sum(probs * q).mean(dim=-1)
 
-    def target_entropy_discrete(self, mask: torch.Tensor) -> torch.Tensor:
+    def target_entropy_discrete(self, mask: torch.Tensor, ratio: float) -> torch.Tensor:
         """ratio · Σ_i log(#allowed values of dimension i), per state: (B,)."""
         allowed = self.layout.segment_sum(mask.float()).clamp_min(1.0)
-        return self.config.target_entropy_discrete_ratio * torch.log(allowed).sum(-1)
+        return ratio * torch.log(allowed).sum(-1)
 
     @property
     def alpha_d(self) -> float:
@@ -165,11 +165,15 @@ class SacMoeLearner:
     # -- the update -------------------------------------------------------------------------
 
     def update(self, batch: ReplayBatch, reward_scale: float,
-               elite: ReplayBatch | None = None) -> tuple[dict[str, Any], np.ndarray]:
+               elite: ReplayBatch | None = None, entropy_ratio: float | None = None,
+               entropy_continuous: float | None = None,
+               ) -> tuple[dict[str, Any], np.ndarray]:
         """One gradient step on critics, actor (+gate), temperatures and targets.
 
-        ``reward_scale`` divides rewards and returns. Returns the metrics and the per-sample
-        absolute TD errors (for prioritised replay).
+        ``reward_scale`` divides rewards and returns; ``entropy_ratio`` and
+        ``entropy_continuous`` override the configured discrete target-entropy ratio and
+        per-dimension continuous target (schedules). Returns the metrics and the
+        per-sample absolute TD errors (for prioritised replay).
         """
         cfg = self.config
         t = _to_tensors(batch)
@@ -252,8 +256,12 @@ class SacMoeLearner:
 
         # ALGO LOGIC: temperatures, one per action part, each towards its own target entropy.
         entropy_d = -(probs * log_probs).sum(dim=-1).detach()
-        target_d = self.target_entropy_discrete(t["mask"])
-        target_c = cfg.target_entropy_continuous * active.sum(dim=-1)
+        if entropy_ratio is None:
+            entropy_ratio = cfg.target_entropy_discrete_ratio
+        target_d = self.target_entropy_discrete(t["mask"], entropy_ratio)
+        if entropy_continuous is None:
+            entropy_continuous = cfg.target_entropy_continuous
+        target_c = entropy_continuous * active.sum(dim=-1)
         alpha_loss = (self.log_alpha_d * (entropy_d - target_d)).mean() - (
             self.log_alpha_c * (log_pi_c.detach() + target_c)).mean()
         self.alpha_optimizer.zero_grad()
