@@ -458,3 +458,47 @@ def test_entropy_schedule_and_reward_transform():
                                rtol=1e-6)
     assert (stored[:, :2] == 0).all()
     assert SacMoeAgent(ToyDesignEnv(), 0, **TINY).entropy_ratio() == 0.5  # no schedule
+
+
+# -- the real design environment -----------------------------------------------------------------
+
+def test_smoke_on_the_design_env_smolvlm_28nm_low_power(tmp_path):
+    from explorer.env import AsicDesignEnv
+    from explorer.run import RunConfig, run_search
+    from explorer.storage import Storage, sqlite_url
+
+    small = dict(hidden_units=32, expert_hidden_units=16, batch_size=32, learning_starts=48,
+                 updates_per_step=0.25)
+    env = AsicDesignEnv(workload="smolvlm-256m", node="28nm", mode="low-power")
+    agent = SacMoeAgent(env, 0, budget=8, **small)
+    assert agent.learner.actor.gate.linear.in_features == sum(
+        len(range(env.observation_space.shape[0])[env.agent_spaces.obs_slices[k]])
+        for k in ("stage", "mode", "workload", "node"))
+    obs, info = env.reset(seed=0)
+    for episode in range(8):
+        if episode:
+            obs, info = env.reset()
+        done, total = False, 0.0
+        while not done:
+            action = agent.act(obs, info)
+            assert env.action_space.contains(action)
+            next_obs, reward, terminated, truncated, next_info = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated, next_info)
+            total += reward
+            obs, info, done = next_obs, next_info, terminated or truncated
+        agent.end_episode(total, info)
+        assert info["projected"] == 0  # the agent never chose a masked option
+        assert np.isfinite(total)
+    assert agent.learner.n_updates > 0
+
+    # Through the search loop, with storage and checkpoints.
+    storage = Storage(sqlite_url(tmp_path / "results.sqlite"))
+    config = RunConfig(workload="smolvlm-256m", node="28nm", mode="low-power",
+                       agent="sac-moe", budget=6, seed=1, hyperparams=small,
+                       checkpoint_every=3)
+    result = run_search(config, storage, "smoke", tmp_path / "checkpoint.pkl")
+    rows = storage.evaluations(result.run.id)
+    assert [r["episode"] for r in rows] == list(range(6))
+    assert all(np.isfinite(r["reward"]) for r in rows)
+    assert (tmp_path / "checkpoint.pkl").exists()
+    storage.close()
