@@ -105,6 +105,8 @@ def _print(r: dict) -> None:
               f"{tot['area']['logic_um2']:,.0f}", f"{tot['memory_bits']:,}",
               f"{tot['area']['sram_um2'] + tot['area']['rom_um2']:,.0f}", "")
     console = Console()
+    if not console.is_terminal:                     # piped: do not squeeze to 80 columns
+        console = Console(width=160)
     console.print(t)
     if "submesh" in r:
         sm = r["submesh"]
