@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from explorer.design import TileConfig
+from explorer.ppa.ewpass import OP_UNITS, PASSES, pass_schedule
 from explorer.ppa.kernels import B_DMEM, B_NET
 from explorer.workloads.graph import Op
 from hwgen.asm import disassemble
+from hwgen.isa import BY_NAME
 from sim.compiler import compile_op, run_program
 from sim.compiler.layout import Blocked, b_operand_rows
-from sim.compiler.modsched import schedule
-from sim.compiler.elementwise import pass_templates
 from sim.fidelity_iss import result_values
 from sim.golden_ops import check, reference
 
@@ -110,12 +110,35 @@ def test_layouts_round_trip():
     assert rows.shape == (2 * 8, 8) and np.array_equal(rows[8 + 2, :4], m[2, 8:12])
 
 
-def test_modulo_schedule_respects_write_ports_and_registers():
-    ops, _ = pass_templates("silu_mul")[0]
-    s = schedule(ops, T_SMALL, list(range(8)))
-    assert s.ii >= 8                       # 8 v-register writes per block, one write port
-    regs = {r for rs in s.regs.values() for r in rs}
-    assert regs <= set(range(8))
+def test_template_units_and_latencies_are_the_isa_s():
+    for mnemonic, (unit, latency, writes_v) in OP_UNITS.items():
+        spec = BY_NAME[mnemonic]
+        assert spec.unit.name == unit
+        if latency:
+            assert getattr(T_SMALL, spec.latency_attr) == latency
+        assert (spec.dst is not None and spec.dst[0].name == "V") == writes_v
+
+
+@pytest.mark.parametrize("tile", [T_SMALL, T_WIDE], ids=["v128", "v256"])
+def test_pass_schedules_respect_the_issue_limits(tile):
+    vi, wp = tile.vector_issue_per_cycle, tile.vr_wp
+    for kind, passes in PASSES.items():
+        for i, p in enumerate(passes):
+            s = pass_schedule(kind, i, vi, wp)
+            ops = p.templates[s.variant]
+            assert s.ii >= max(len(ops) / vi, sum(o.writes_v for o in ops) / wp), (kind, i)
+            # Per steady-state cycle: at most vi vector ops, one per unit, wp v writes.
+            issue, writes = {}, {}
+            for sub in range(s.blocks):
+                for o, t in zip(ops, s.times[sub], strict=True):
+                    issue.setdefault(t % s.cycles, []).append(o.unit)
+                    if o.writes_v:
+                        w = (t + o.latency - 1) % s.cycles
+                        writes[w] = writes.get(w, 0) + 1
+            assert all(len(u) <= vi and len(set(u)) == len(u) for u in issue.values()), (kind, i)
+            assert all(n <= wp for n in writes.values()), (kind, i)
+            assert {r for rs in s.regs.values() for r in rs} <= set(range(p.regs)), (kind, i)
+            assert s.period % s.blocks == 0
 
 
 @pytest.mark.parametrize("op,match", [

@@ -25,8 +25,10 @@ Kernels (L = lanes of the op's dtype, A = accumulators, R = rows in flight <= A)
   - network (weights/KV streamed from off chip): block = R x ``vld`` + L x (``vrecv b`` +
     R x ``vmacx``).
   Per (chunk, row group) epilogue: ``wset`` + R ``vzero`` + R (``vcvt`` + ``vst``) + pipeline drain.
-* Element-wise ops: one block per L elements with a fixed mix per kind (table below);
-  row-wise ops (softmax, norms) add a per-row reduction epilogue.
+* Element-wise ops: software-pipelined passes over blocks of L elements under the
+  schedules of :mod:`explorer.ppa.ewpass` (shared with the compiler); row-wise ops
+  (softmax, norms, embed) chain their passes through per-row reductions
+  (:mod:`explorer.ppa.ewcost`).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import contract as C
+from ..workloads.graph import OP_KINDS
+from .ewcost import EwPlan, ew_cost, ew_plan
 from .kinds import KIND_INDEX
 
 __all__ = ["TileArrays", "OpCost", "op_cost", "KernelPlan", "plan_kernels", "LOOP_SCALARS",
-           "KERNEL_IMEM_FRACTION", "ADDR_WINDOW_BYTES", "unroll_factor",
-           "ELEMENTWISE_MIX", "B_WMEM", "B_DMEM", "B_NET"]
+           "KERNEL_IMEM_FRACTION", "ADDR_WINDOW_BYTES", "unroll_factor", "B_WMEM", "B_DMEM", "B_NET"]
 
 #: Scalar instructions closing every loop iteration: pointer bump, counter bump, branch.
 LOOP_SCALARS = 3
@@ -50,42 +53,6 @@ KERNEL_IMEM_FRACTION = 0.25
 ADDR_WINDOW_BYTES = 4096
 #: Where the B operand of a GEMM-like op comes from.
 B_WMEM, B_DMEM, B_NET = 0, 1, 2
-
-# Element-wise kernels (sim/compiler/elementwise.py): one or more passes over a row (or
-# the whole tensor), each a software-pipelined loop over blocks of L elements (rope: a
-# pair of vectors, 2L). Per pass: (vlsu, valu, vmac, nonlinear valu, v-register writes,
-# ii_dep, span, streams). ``ii_dep`` is the initiation interval the modulo schedule of
-# the block reaches with unlimited issue: its latency chain must fit 8 v registers
-# (register-cycles of the chain / 8, rounded by the register rotation); ``span`` is the
-# issue-to-last-issue length of one block (pipeline fill + drain once per loop).
-#   add: vld, vld, vadd, vst | reshape: vld, vst | embed: vldw, vst
-#   silu_mul: vld a, vld b, vmul.hs(-1), vexp, vadd.hs(1), vrcp, vmul, vmul, vst
-#   gelu: vld, vmul, vmul, vmul.hs, vadd, vmul.hs, vexp, vadd.hs, vrcp, vmul, vst
-#   rope (pair): 4 vld, 4 vmul, vsub, vadd, 2 vst
-#   rmsnorm: (vld, vmacv) | (vld x, vld w, vmul.hs, vmul, vst)
-#   layernorm: (vld, vmacv) | (vld, vadd.hs, vmacv) | (3 vld, vadd.hs, vmul.hs, vmul, vadd, vst)
-#   softmax: (vld, vmax) | (vld, vsub, vexp, vst, vmacv) | (vld, vmul.hs, vst)
-EW_PASSES: dict[str, tuple[tuple[int, ...], ...]] = {
-    "add":       ((3, 1, 0, 0, 3, 3, 9, 3),),
-    "reshape":   ((2, 0, 0, 0, 1, 2, 4, 2),),
-    "embed":     ((2, 0, 0, 0, 1, 2, 4, 1),),
-    "silu_mul":  ((3, 4, 0, 2, 8, 9, 23, 3),),
-    "gelu":      ((2, 7, 0, 2, 10, 13, 39, 2),),
-    "rope":      ((6, 6, 0, 0, 10, 9, 15, 3),),
-    "rmsnorm":   ((1, 0, 1, 0, 1, 1, 3, 1), (3, 2, 0, 0, 4, 3, 12, 3)),
-    "layernorm": ((1, 0, 1, 0, 1, 1, 3, 1), (1, 1, 1, 0, 2, 2, 7, 1), (4, 4, 0, 0, 7, 5, 19, 4)),
-    "softmax":   ((1, 1, 0, 0, 2, 2, 3, 1), (2, 1, 1, 1, 3, 3, 11, 2), (2, 1, 0, 0, 2, 2, 8, 1)),
-}
-#: Block instruction totals per kind (vlsu, valu, vmac, nonlinear, 0): summed over passes.
-ELEMENTWISE_MIX: dict[str, tuple[int, int, int, int, int]] = {
-    k: tuple(int(sum(p[i] for p in ps)) for i in range(4)) + (0,) for k, ps in EW_PASSES.items()}
-#: Elements per block (rope processes a pair of vectors).
-_EW_LANES_PER_BLOCK = {"rope": 2}
-#: Scalar ops converting an FP32 lane sum to an FP16 scalar (add, srli, sub, clamp x3);
-#: a signed sum adds 5 (sign split and merge).
-_CONV_OPS, _CONV_SIGNED_OPS = 6, 11
-_ROWWISE = ("softmax", "rmsnorm", "layernorm", "embed")
-
 
 @dataclass(frozen=True)
 class TileArrays:
@@ -142,18 +109,19 @@ def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.ceil(a / np.maximum(b, 1))
 
 
-def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1):
+def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1, reach=1):
     """Blocks per loop iteration (scalars or broadcasting arrays).
 
     As many as :data:`KERNEL_IMEM_FRACTION` of IMEM holds, but no more than one pointer
     reaches with its 12-bit offsets: a stream advancing ``stride_bytes`` per block is
-    read one block ahead, so ``(u + 1) * stride_bytes <= ADDR_WINDOW_BYTES`` (at least one
-    block). ``u`` is a multiple of ``granule`` (register rotation), or all ``blocks``.
+    read up to ``reach`` blocks beyond the iteration's own (GEMM: one block ahead), so
+    ``(u + reach) * stride_bytes <= ADDR_WINDOW_BYTES`` (at least one block). ``u`` is a
+    multiple of ``granule`` (register rotation), or all ``blocks``.
     """
     budget = np.asarray(imem_kib, float) * (1024 / 4 * KERNEL_IMEM_FRACTION)
     u = np.floor(budget / np.maximum(vec_per_block, 1))
     stride = np.asarray(stride_bytes, float)
-    u = np.where(stride > 0, np.minimum(u, np.floor(ADDR_WINDOW_BYTES / np.maximum(stride, 1)) - 1), u)
+    u = np.where(stride > 0, np.minimum(u, np.floor(ADDR_WINDOW_BYTES / np.maximum(stride, 1)) - reach), u)
     u = np.maximum(np.floor(u / granule) * granule, granule)
     return np.maximum(np.minimum(u, np.maximum(blocks, 1)), 1)
 
@@ -207,7 +175,7 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     return cycles, code, instrs, mac, dmem_rows, b_rows
 
 
-def _gemm(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, src: np.ndarray,
+def _gemm(t: TileArrays, p: KernelPlan, lanes: np.ndarray, src: np.ndarray,
           n_tiles: np.ndarray) -> tuple:
     """GEMM-like ops [rows x red] @ [red x cols], column chunks of L split over the tiles.
 
@@ -231,85 +199,18 @@ def _gemm(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, src: np.ndarray,
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
 
 
-def _ew_pass(t: TileArrays, n_blocks: np.ndarray, mix: tuple[int, ...], passes: int,
-             stride_bytes: np.ndarray) -> np.ndarray:
-    """Cycles of one software-pipelined pass over ``n_blocks`` blocks (modulo schedule).
-
-    II = max(unit counts, vector/total issue, v-register write ports, ii_dep); the loop
-    runs u blocks per iteration (IMEM share split over the passes), each iteration adds
-    its pointer bumps + branch to the issue and a taken-branch bubble (the last one falls
-    through); the block's span fills and drains the pipeline once.
-    """
-    vlsu, valu, vmac, nl, writes, ii_dep, span, streams = mix
-    n_ops = vlsu + valu + vmac + nl
-    ii = np.maximum.reduce([np.full_like(t.vlen, max(vlsu, valu + nl, vmac, 1)),
-                            np.ceil(n_ops / t.vector_issue), np.ceil(n_ops / t.issue_width),
-                            np.ceil(writes / t.vr_wp), np.full_like(t.vlen, ii_dep)])
-    u = unroll_factor(t.imem_kib / passes, n_ops, n_blocks, stride_bytes)
-    ahead = np.floor((span - 1) / ii) + 1
-    n_it = np.floor(np.maximum(n_blocks - ahead, 0) / u)
-    looped = n_it >= 2
-    scal = streams + 1
-    it_cycles = np.maximum(np.maximum(u * ii, np.ceil((u * n_ops + scal) / t.issue_width)),
-                           np.ceil(scal / t.scalar_issue)) + C.BRANCH_PENALTY_CYCLES
-    loop = np.where(looped, n_it * it_cycles - C.BRANCH_PENALTY_CYCLES + (n_blocks - n_it * u) * ii,
-                    n_blocks * ii)
-    setup = streams + 1
-    return np.where(n_blocks > 0, loop + np.maximum(span - ii, 0) + setup, 0)
-
-
-def _elementwise(t: TileArrays, p: "KernelPlan", lanes: np.ndarray, n_tiles: np.ndarray) -> tuple:
-    """Element-wise/row-wise ops: the passes of EW_PASSES plus per-row epilogues."""
-    shape = np.broadcast_shapes(t.vlen.shape, p.w_n.shape)
-    cycles, instrs = np.zeros(shape), np.zeros(shape)
-    mac, alu, nlo, lsu = (np.zeros(shape) for _ in range(4))
-    row_bytes = t.vlen / 8
-    for kind, passes in EW_PASSES.items():
-        col = p.w_kind == KIND_INDEX[kind]
-        if not col.any():
-            continue
-        per_tile = _ceil_div(p.w_elems, n_tiles)
-        if kind == "embed":
-            rows = _ceil_div(p.w_rows, n_tiles)
-            row_len = np.maximum(p.w_n, 1)
-        elif kind in _ROWWISE:
-            row_len = np.maximum(p.w_n, 1)
-            rows = _ceil_div(per_tile, row_len)
-        else:
-            row_len, rows = np.maximum(per_tile, 1), np.ones_like(per_tile)
-        epb = _EW_LANES_PER_BLOCK.get(kind, 1)
-        blocks = _ceil_div(row_len, lanes * epb)
-        row = sum(_ew_pass(t, blocks, mix, len(passes), row_bytes * epb) for mix in passes)
-        red = C.MAC_LATENCY + C.reduce_latency(t.vlen)
-        np2 = (row_len.astype(np.int64) & (row_len.astype(np.int64) - 1)) != 0
-        V = C.VALU_LATENCY
-        if kind == "rmsnorm":
-            row = row + 1 + red + _CONV_OPS + V * (4 + np2)
-        elif kind == "layernorm":
-            row = row + 2 + 2 * red + _CONV_SIGNED_OPS + 1 + _CONV_OPS + V * (7 + 2 * np2)
-        elif kind == "softmax":
-            # 2 partial maxima (vld -inf), their vmax, the lane-max broadcast (vzero +
-            # vmacx + vcvt per lane on the VMAC unit, then its drain), the sum's reciprocal.
-            row = (row + 2 + V + 3 * lanes + 2 * C.MAC_LATENCY + 2 * V + 1
-                   + red + _CONV_OPS + 3 * V)
-        elif kind == "embed":
-            row = row + C.LOAD_LATENCY + 2
-        if kind in _ROWWISE:     # row loop: two pointer bumps, counter, branch
-            row = row + np.ceil(4 / t.scalar_issue) + C.BRANCH_PENALTY_CYCLES
-        n_blocks = rows * blocks
-        tot = [sum(m[i] for m in passes) for i in range(4)]
-        sel = np.broadcast_to(col, shape)
-        cycles = np.where(sel, rows * row, cycles)
-        instrs = np.where(sel, n_blocks * sum(tot) + rows * 8 * len(passes), instrs)
-        lsu = np.where(sel, n_blocks * tot[0], lsu)
-        alu = np.where(sel, n_blocks * tot[1], alu)
-        mac = np.where(sel, n_blocks * tot[2], mac)
-        nlo = np.where(sel, n_blocks * tot[3], nlo)
+def _elementwise(t: TileArrays, p: KernelPlan, lanes: np.ndarray, n_tiles: np.ndarray) -> tuple:
+    """Element-wise/row-wise ops: ``ewcost.ew_cost`` (one formula for every kind)."""
+    e = p.w_plan
+    per_tile = _ceil_div(p.w_elems, n_tiles)
+    row_len = np.maximum(np.where(e.rowwise, p.w_n, per_tile), 1)
+    rows = np.where(e.embed, _ceil_div(p.w_rows, n_tiles),
+                    np.where(e.rowwise, _ceil_div(per_tile, row_len), 1))
+    cycles, instrs, (lsu, alu, mac, nlo) = ew_cost(t, e, rows, row_len, lanes)
     code = np.where(lsu >= np.maximum(alu + nlo, mac), 1, 0)
     return cycles, code, instrs, mac, alu, nlo, lsu
 
 
-_ROWWISE_IDX = [KIND_INDEX[x] for x in _ROWWISE]
 _GEMM_IDX = [KIND_INDEX["matmul"], KIND_INDEX["attn_qk"], KIND_INDEX["attn_av"]]
 
 
@@ -337,8 +238,9 @@ class KernelPlan:
     wi: np.ndarray
     w_n: np.ndarray
     w_elems: np.ndarray
-    w_kind: np.ndarray         # op kind index (EW_PASSES)
+    w_kind: np.ndarray         # op kind index (ewpass.PASSES)
     w_rows: np.ndarray         # embed: rows gathered (batch x m)
+    w_plan: EwPlan             # coefficients of the element-wise cost formula
 
 
 def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.ndarray,
@@ -364,7 +266,8 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
         g_rows=row(rows), g_red=row(np.maximum(k[gi], 1)), g_cols=row(np.maximum(n[gi], 1)),
         g_full=row(full), g_rem=row(rem), g_full_idx=np.flatnonzero(full > 0),
         g_rem_idx=np.flatnonzero(rem > 0), wi=wi, w_n=row(n[wi]), w_elems=row(elems[wi]),
-        w_kind=row(kw).astype(np.int64), w_rows=row(batch[wi] * m[wi]))
+        w_kind=row(kw).astype(np.int64), w_rows=row(batch[wi] * m[wi]),
+        w_plan=ew_plan([OP_KINDS[k] for k in kw]))
 
 
 def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: np.ndarray,

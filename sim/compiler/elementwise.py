@@ -29,15 +29,15 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.design import TileConfig
+from explorer.ppa.ewpass import PASSES, VOp, pass_schedule
 from explorer.ppa.kernels import unroll_factor
 from explorer.workloads.graph import Op
 from hwgen import golden as g
 
 from .emit import Asm
 from .layout import Allocator, ceil_div, pack_fp16
-from .modsched import VOp, emit_pipelined, schedule
+from .modsched import PipelinedPass, StreamSpec
 from .program import Output, TileProgram
-from .streams import Stream
 
 __all__ = ["compile_elementwise", "pass_templates", "ROWWISE", "elementwise_operands"]
 
@@ -51,58 +51,15 @@ def _h(value: float) -> int:
 
 
 def pass_templates(kind: str) -> list[tuple[list[VOp], tuple[str, ...]]]:
-    """The block templates of each pass of ``kind`` and the streams each one walks."""
-    V = VOp
-    if kind == "add":
-        return [([V("vld", "a", ("%a", "@a")), V("vld", "b", ("%b", "@b")),
-                  V("vadd.h", "y", ("%y", "%a", "%b")), V("vst", None, ("%y", "@y"))], ("a", "b", "y"))]
-    if kind == "reshape":
-        return [([V("vld", "a", ("%a", "@a")), V("vst", None, ("%a", "@y"))], ("a", "y"))]
-    if kind == "silu_mul":
-        return [([V("vld", "a", ("%a", "@a")), V("vld", "b", ("%b", "@b")),
-                  V("vmul.hs", "t1", ("%t1", "%a", "s8")), V("vmul.h", "ab", ("%ab", "%a", "%b")),
-                  V("vexp.h", "t2", ("%t2", "%t1")), V("vadd.hs", "t3", ("%t3", "%t2", "s9")),
-                  V("vrcp.h", "t4", ("%t4", "%t3")), V("vmul.h", "y", ("%y", "%ab", "%t4")),
-                  V("vst", None, ("%y", "@y"))], ("a", "b", "y"))]
-    if kind == "gelu":
-        return [([V("vld", "x", ("%x", "@a")), V("vmul.h", "x2", ("%x2", "%x", "%x")),
-                  V("vmul.h", "x3", ("%x3", "%x2", "%x")), V("vmul.hs", "p", ("%p", "%x3", "s10")),
-                  V("vadd.h", "q", ("%q", "%p", "%x")), V("vmul.hs", "r", ("%r", "%q", "s11")),
-                  V("vexp.h", "e", ("%e", "%r")), V("vadd.hs", "d", ("%d", "%e", "s9")),
-                  V("vrcp.h", "s", ("%s", "%d")), V("vmul.h", "y", ("%y", "%x", "%s")),
-                  V("vst", None, ("%y", "@y"))], ("a", "y"))]
-    if kind == "rope":
-        return [([V("vld", "x1", ("%x1", "@a")), V("vld", "c", ("%c", "@cs")),
-                  V("vld", "x2", ("%x2", "@a+R")), V("vld", "s", ("%s", "@cs+R")),
-                  V("vmul.h", "m1", ("%m1", "%x1", "%c")), V("vmul.h", "m2", ("%m2", "%x2", "%s")),
-                  V("vmul.h", "m3", ("%m3", "%x2", "%c")), V("vmul.h", "m4", ("%m4", "%x1", "%s")),
-                  V("vsub.h", "o1", ("%o1", "%m1", "%m2")), V("vadd.h", "o2", ("%o2", "%m3", "%m4")),
-                  V("vst", None, ("%o1", "@y")), V("vst", None, ("%o2", "@y+R"))], ("a", "cs", "y"))]
-    if kind == "rmsnorm":
-        return [([V("vld", "x", ("%x", "@a")), V("vmacv.h", None, ("acc0", "%x", "%x"))], ("a",)),
-                ([V("vld", "x", ("%x", "@a")), V("vld", "w", ("%w", "@w")),
-                  V("vmul.hs", "t", ("%t", "%x", "a5")), V("vmul.h", "y", ("%y", "%t", "%w")),
-                  V("vst", None, ("%y", "@y"))], ("a", "w", "y"))]
-    if kind == "layernorm":
-        return [([V("vld", "x", ("%x", "@a")), V("vmacv.h", None, ("acc0", "%x", "v7"))], ("a",)),
-                ([V("vld", "x", ("%x", "@a")), V("vadd.hs", "d", ("%d", "%x", "a4")),
-                  V("vmacv.h", None, ("acc1", "%d", "%d"))], ("a",)),
-                ([V("vld", "x", ("%x", "@a")), V("vld", "w", ("%w", "@w")), V("vld", "b", ("%b", "@b")),
-                  V("vadd.hs", "d", ("%d", "%x", "a4")), V("vmul.hs", "t", ("%t", "%d", "a5")),
-                  V("vmul.h", "u", ("%u", "%t", "%w")), V("vadd.h", "y", ("%y", "%u", "%b")),
-                  V("vst", None, ("%y", "@y"))], ("a", "w", "b", "y"))]
-    if kind == "softmax":
-        return [([V("vld", "x", ("%x", "@a")), V("vmax.h", "M", ("%M", "%M", "%x"))], ("a",)),
-                ([V("vld", "x", ("%x", "@a")), V("vsub.h", "d", ("%d", "%x", "v6")),
-                  V("vexp.h", "e", ("%e", "%d")), V("vst", None, ("%e", "@y")),
-                  V("vmacv.h", None, ("acc0", "%e", "v7"))], ("a", "y")),
-                ([V("vld", "e", ("%e", "@y")), V("vmul.hs", "p", ("%p", "%e", "a5")),
-                  V("vst", None, ("%p", "@y"))], ("y",))]
-    raise ValueError(f"not an element-wise kind: {kind!r}")
+    """The first template of each pass of ``kind`` and the streams it walks."""
+    if kind not in PASSES:
+        raise ValueError(f"not an element-wise kind: {kind!r}")
+    return [(list(p.templates[0]), p.streams) for p in PASSES[kind]]
 
 
-#: Pointer registers of a pass's streams (in template order) and the loop-end register.
-_PTRS = ("t0", "t1", "a6", "a7")
+#: Pointer registers of each pass's streams (in template order) and its loop-end register.
+_PTRS = (("t0", "t1", "a6", "a7"), ("a0", "a1", "a2", "a3"), ("ra", "gp", "tp", "s0"))
+_ENDS = ("t2", "t5", "s6")
 #: Registers holding a stream's base at the start of every pass (moved per row).
 _BASE = {"a": "s1", "y": "s2", "w": "s3", "b": "s5", "cs": "s3"}
 
@@ -155,26 +112,30 @@ class _Kernel:
         self.passes = passes
         self.info: dict[str, int] = {}
 
-    def run_pass(self, index: int, n_blocks: int, free: list[int], bases: dict[str, str] | None = None,
-                 stride_vectors: int = 1) -> None:
-        ops, names = pass_templates(self.op.kind)[index]
-        bases = {**_BASE, **(bases or {})}
-        sch = schedule(ops, self.t, free)
-        stride = stride_vectors * self.rb
-        u = int(unroll_factor(self.t.imem_kib / self.passes, len(ops), n_blocks, stride, sch.period))
-        ahead = (sch.span - 1) // sch.ii + 1
-        streams = {}
-        for reg, name in zip(_PTRS, names, strict=False):
-            s = Stream(reg, stride, self.rb)
-            s.choose_bias(0, (u + ahead + 1) * stride, u * stride)
-            self.a.addi(reg, bases[name], s.bias)
-            s.pos = s.bias
-            streams[name] = s
+    def plan_pass(self, index: int, n_blocks: int) -> PipelinedPass:
+        """Pass ``index`` over ``n_blocks`` blocks (schedule and variant: ``ewpass``); each
+        pass has its own pointer registers, so its setup can be emitted early."""
+        p = PASSES[self.op.kind][index]
+        sch = pass_schedule(self.op.kind, index, self.t.vector_issue_per_cycle, self.t.vr_wp)
+        stride = p.stride_vectors * self.rb
+        ops = p.templates[sch.variant]
+        u = int(unroll_factor(self.t.imem_kib / self.passes, len(ops), n_blocks, stride,
+                              sch.period, sch.reach))
+        streams = {name: StreamSpec(reg, _BASE[name], stride, self.rb)
+                   for reg, name in zip(_PTRS[index], p.streams, strict=False)}
         # "@a+R" addresses the second vector of a rope pair.
         ops = [VOp(o.mnemonic, o.dst, tuple(x.replace("+R", f"+{self.rb}") for x in o.operands))
                for o in ops]
-        info = emit_pipelined(self.a, ops, sch, streams, n_blocks, u)
-        self.info.update({f"p{index}_{k}": v for k, v in info.items()})
+        self.info[f"p{index}_variant"] = sch.variant
+        return PipelinedPass(ops, sch, streams, n_blocks, u, self.t, _ENDS[index])
+
+    def body(self, index: int, plan: PipelinedPass) -> None:
+        self.info.update({f"p{index}_{k}": v for k, v in plan.body(self.a).items()})
+
+    def run(self, index: int, n_blocks: int) -> None:
+        plan = self.plan_pass(index, n_blocks)
+        plan.setup(self.a)
+        self.body(index, plan)
 
     def fp32_to_fp16(self, reg: str, *, signed: bool) -> None:
         """FP32 bits in ``reg`` -> FP16 bits of value / 2^k (s9 = 0x1000, s10 = (112+k)<<10)."""
@@ -247,7 +208,7 @@ def compile_elementwise(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_inde
             a.li("s1", xa)
             a.li("s3", ca)
             a.li("s2", ya)
-            k.run_pass(0, pairs, list(range(8)), stride_vectors=2)
+            k.run(0, pairs)
             outputs = (Output("y", ya, (pairs, 2, L)),)
             meta["pairs"] = pairs
         else:
@@ -267,7 +228,7 @@ def compile_elementwise(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_inde
                 a.li("s9", _h(1.0))
                 a.li("s10", _h(0.044715))
                 a.li("s11", _h(-2 * _GELU_C))
-            k.run_pass(0, blocks, list(range(8)))
+            k.run(0, blocks)
             outputs = (Output("y", ya, (1, blocks * L)),)
         a.op("ecall")
         return _finish(op, tile, k, dm, wm, outputs, d, meta, n_tiles, tile_index)
@@ -287,14 +248,7 @@ def compile_elementwise(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_inde
         with a.times(rows):
             a.op("lw", "a4", "0(s1)")
             a.op("wset", "a4")
-            ops = [VOp("vldw", "v", ("%v",)), VOp("vst", None, ("%v", "@y"))]
-            sch = schedule(ops, tile, list(range(8)))
-            u = int(unroll_factor(tile.imem_kib, 2, blocks, rb, sch.period))
-            ys = Stream("t0", rb, rb)
-            ys.choose_bias(0, (u + 3) * rb, u * rb)
-            a.addi("t0", "s2", ys.bias)
-            ys.pos = ys.bias
-            k.info.update(emit_pipelined(a, ops, sch, {"y": ys}, blocks, u))
+            k.run(0, blocks)
             a.op("addi", "s1", "s1", 4)
             a.addi("s2", "s2", row_bytes)
             a.op("addi", "s4", "s4", -1)
@@ -330,43 +284,64 @@ def compile_elementwise(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_inde
     a.li("s4", rows)
     row = a.label("row")
     a.place(row)
-    with a.times(rows):
-        if kind == "rmsnorm":
-            a.op("vzero", "acc0")
-            k.run_pass(0, blocks, list(range(8)))
-            a.op("vred.h", "a5", "acc0")
-            k.fp32_to_fp16("a5", signed=False)
-            _scalar_chain(a, "a5", [("vmul.hs", "s11")] if n & (n - 1) else [], "vadd.hs", "s8", "vrsqrt.h")
-            k.run_pass(1, blocks, list(range(8)))
-        elif kind == "layernorm":
-            a.op("vzero", "acc0")
-            a.op("vzero", "acc1")
-            k.run_pass(0, blocks, list(range(7)))
-            a.op("vred.h", "a4", "acc0")
-            k.fp32_to_fp16("a4", signed=True)
-            a.op("xor", "a4", "a4", "s7")                   # -sum
-            _scalar_chain(a, "a4", [("vmul.hs", "s11")] if n & (n - 1) else [], None, None, None)
-            k.run_pass(1, blocks, list(range(7)))
-            a.op("vred.h", "a5", "acc1")
-            k.fp32_to_fp16("a5", signed=False)
-            _scalar_chain(a, "a5", [("vmul.hs", "s11")] if n & (n - 1) else [], "vadd.hs", "s8", "vrsqrt.h")
-            k.run_pass(2, blocks, list(range(7)))
-        else:   # softmax
-            ops0 = pass_templates("softmax")[0][0]
-            sch0 = schedule(ops0, tile, list(range(7)))
-            for r in sch0.regs["M"]:
-                a.op("vld", f"v{r}", f"{ninf}(zero)")
-            k.run_pass(0, blocks, list(range(7)))
-            _lane_max(a, L, sch0.regs["M"])
-            a.op("vzero", "acc0")
-            k.run_pass(1, blocks, list(range(6)))
-            a.op("vred.h", "a5", "acc0")
-            k.fp32_to_fp16("a5", signed=False)
-            _scalar_chain(a, "a5", [], None, None, "vrcp.h")
-            k.run_pass(2, blocks, list(range(7)))
+    plans = [k.plan_pass(i, blocks) for i in range(n_passes)]
+
+    def next_row() -> None:
+        # After the last pass's setup (the last reader of s1/s2): the next row's bases.
         a.addi("s1", "s1", row_bytes)
         a.addi("s2", "s2", row_bytes)
         a.op("addi", "s4", "s4", -1)
+
+    # Every pass after the first has its setup in the latency shadow of the reduction
+    # before it; the row loop's bookkeeping follows the last setup; only the bne is left
+    # after the last pass.
+    with a.times(rows):
+        if kind == "rmsnorm":
+            a.op("vzero", "acc0")
+            plans[0].setup(a)
+            k.body(0, plans[0])
+            a.op("vred.h", "a5", "acc0")
+            plans[1].setup(a)
+            next_row()
+            k.fp32_to_fp16("a5", signed=False)
+            _scalar_chain(a, "a5", [("vmul.hs", "s11")] if n & (n - 1) else [], "vadd.hs", "s8", "vrsqrt.h")
+            k.body(1, plans[1])
+        elif kind == "layernorm":
+            a.op("vzero", "acc0")
+            a.op("vzero", "acc1")
+            plans[0].setup(a)
+            k.body(0, plans[0])
+            a.op("vred.h", "a4", "acc0")
+            plans[1].setup(a)
+            k.fp32_to_fp16("a4", signed=True)
+            a.op("xor", "a4", "a4", "s7")                   # -sum
+            _scalar_chain(a, "a4", [("vmul.hs", "s11")] if n & (n - 1) else [], None, None, None)
+            k.body(1, plans[1])
+            a.op("vred.h", "a5", "acc1")
+            plans[2].setup(a)
+            next_row()
+            k.fp32_to_fp16("a5", signed=False)
+            _scalar_chain(a, "a5", [("vmul.hs", "s11")] if n & (n - 1) else [], "vadd.hs", "s8", "vrsqrt.h")
+            k.body(2, plans[2])
+        else:   # softmax
+            sch0 = pass_schedule("softmax", 0, tile.vector_issue_per_cycle, tile.vr_wp)
+            for r in sch0.regs["M"]:
+                a.op("vld", f"v{r}", f"{ninf}(zero)")
+            plans[0].setup(a)
+            k.body(0, plans[0])
+            rec = _Recorder()
+            plans[1].setup(rec)
+            plans[2].setup(rec)
+            rec.addi("s1", "s1", row_bytes)
+            rec.addi("s2", "s2", row_bytes)
+            rec.op("addi", "s4", "s4", -1)
+            _lane_max(a, L, sch0.regs["M"], rec.ops)
+            a.op("vzero", "acc0")
+            k.body(1, plans[1])
+            a.op("vred.h", "a5", "acc0")
+            k.fp32_to_fp16("a5", signed=False)
+            _scalar_chain(a, "a5", [], None, None, "vrcp.h")
+            k.body(2, plans[2])
         a.bne_back("s4", "zero", row)
     a.op("ecall")
     outputs = (Output("y", ya, (rows, blocks * L)),)
@@ -386,32 +361,47 @@ def _scalar_chain(a: Asm, reg: str, scale: list[tuple[str, str]], add: str | Non
     a.op("vmv.x", reg, "v0", 0)
 
 
-def _lane_max(a: Asm, lanes: int, partials: tuple[int, ...]) -> None:
+def _lane_max(a: Asm, lanes: int, partials: tuple[int, ...], scalars: list[tuple]) -> None:
     """Max over the lanes of the partial maxima, broadcast to every lane of v6.
 
     The partials are combined with vmax; each lane e is broadcast by ``vmacx acc, ONES,
-    m, e`` (v7 = ones) and ``vcvt`` and folded into two running maxima (v6, v5) that
-    alternate, so each vmax has two lanes' worth of VMAC work to cover its latency.
+    m, e`` (v7 = ones) and ``vcvt`` two lanes later, and folded by ``vmax`` into one of
+    two running maxima (v6, v5) a lane after that, when the ``vcvt`` result is ready: the
+    VMAC unit runs one op per cycle, three per lane. ``scalars`` (recorded instructions)
+    are interleaved one per lane.
     """
     m = partials[0]
     for r in partials[1:]:
         a.op("vmax.h", f"v{m}", f"v{m}", f"v{r}")
     run = (6, 5)
-    tmp = (1, 2) if m not in (1, 2) else (3, 4)
-    for s in range(lanes + 2):
+    tmp = [r for r in (1, 2, 3, 4) if r != m][:2]
+    pending = list(scalars)
+    for s in range(lanes + 3):
         if s < lanes:
-            acc = f"acc{s % 4}"
-            a.op("vzero", acc)
-            a.op("vmacx.h", acc, "v7", f"v{m}", s)
+            a.op("vzero", f"acc{s % 4}")
+            a.op("vmacx.h", f"acc{s % 4}", "v7", f"v{m}", s)
         e = s - 2
-        if e >= 0:
-            acc = f"acc{e % 4}"
-            if e < 2:
-                a.op("vcvt.h", f"v{run[e]}", acc)
-            else:
-                a.op("vcvt.h", f"v{tmp[e % 2]}", acc)
-                a.op("vmax.h", f"v{run[e % 2]}", f"v{run[e % 2]}", f"v{tmp[e % 2]}")
+        if 0 <= e < lanes:
+            a.op("vcvt.h", f"v{run[e] if e < 2 else tmp[e % 2]}", f"acc{e % 4}")
+        f = s - 3
+        if 2 <= f < lanes:
+            a.op("vmax.h", f"v{run[f % 2]}", f"v{run[f % 2]}", f"v{tmp[f % 2]}")
+        if pending:
+            a.op(*pending.pop(0))
+    for ins in pending:
+        a.op(*ins)
     a.op("vmax.h", "v6", "v6", "v5")
+
+
+class _Recorder(Asm):
+    """Records instructions (mnemonic, operands) instead of emitting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple] = []
+
+    def op(self, mnemonic: str, *operands: object) -> None:
+        self.ops.append((mnemonic, *operands))
 
 
 def _finish(op: Op, tile: TileConfig, k: _Kernel, dm: Allocator, wm: Allocator,

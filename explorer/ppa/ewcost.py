@@ -1,0 +1,191 @@
+"""Cycles of element-wise kernels for the vectorised model (passes + row epilogues).
+
+The kernels are those of ``sim/compiler/elementwise.py``. A pass's timing comes from
+its tabulated schedule (:func:`explorer.ppa.ewpass.pass_table`: cold-start run lengths,
+steady state, loop-control slots); between passes, dependency chains are summed latency
+by latency. Row-wise kernels run one row after another:
+
+* rmsnorm: pass 0 (sum of squares) -> ``vred`` -> FP32->FP16 (6 dependent ALU ops) ->
+  ``vmv.s``, [``vmul.hs`` 2^k/n], ``vadd.hs`` eps, ``vrsqrt``, ``vmv.x`` (a VALU
+  latency each) -> pass 1 from its first op reading the scalar.
+* layernorm: pass 0 (sum) -> ``vred`` -> signed conversion (10 dependent ALU ops, 12
+  with one scalar port) -> ``vmv.s`` [``vmul.hs``] ``vmv.x`` -> pass 1 (centred sum of
+  squares) -> as rmsnorm -> pass 2.
+* softmax: ``carry`` partial maxima set to -inf, pass 0 (running max) -> the partials
+  combined (``vmax`` chain) -> lane-max broadcast (``vzero``, ``vmacx``, ``vcvt`` per
+  lane: 3 VMAC ops, the ``vmax`` folds trail by a lane) -> pass 1 (exp, store, sum) ->
+  ``vred`` -> conversion -> ``vmv.s`` ``vrcp`` ``vmv.x`` -> pass 2.
+* embed: ``lw`` the row index -> ``wset`` -> pass 0 (``vldw``, ``vst``), then the row's
+  bookkeeping.
+
+The setups of later passes go in the latency shadow of the reduction before them, with
+the row loop's pointer bumps (they cost only what exceeds that shadow); a row ends with
+its ``bne`` (taken: ``branch_penalty_cycles`` bubble). Every kind is one formula with
+per-op coefficients (:func:`ew_plan`), evaluated on ``[E, U]`` arrays at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import contract as C
+from .ewpass import (
+    MAX_VI,
+    MAX_WP,
+    PASS_IDS,
+    PASSES,
+    loop_extra,
+    loop_shape,
+    pass_table,
+    window_alignment,
+)
+
+__all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
+           "ROWWISE", "LANE_MAX_TAIL", "ROW_SCALARS", "MAX_PASSES"]
+
+#: Scalar instructions before the first pass (operand addresses, constants; ``li`` of a
+#: value beyond 12 bits is ``lui`` + ``addi``): the compiler's prelude per kind.
+PRELUDE_INSTRS = {"add": 5, "reshape": 3, "silu_mul": 9, "gelu": 9, "rope": 5,
+                  "rmsnorm": 13, "layernorm": 17, "softmax": 8, "embed": 5}
+#: Dependent ALU ops of the FP32 -> FP16 conversion of a lane sum (unsigned / signed
+#: with its negation; the signed one has two more ops off the chain).
+CONV_OPS, CONV_SIGNED_OPS = 6, 10
+ROWWISE = ("softmax", "rmsnorm", "layernorm", "embed")
+#: Row loop bookkeeping emitted with a later pass's setup: two bases and the counter.
+ROW_SCALARS = 3
+#: Lane-max broadcast after its last VMAC op: the ``vcvt`` result (MAC latency), its
+#: ``vmax``, the final ``vmax`` of the two running maxima (a VALU latency each).
+LANE_MAX_TAIL = C.MAC_LATENCY + 2 * C.VALU_LATENCY - 1
+MAX_PASSES = max(len(p) for p in PASSES.values())
+
+# Per kind, for the gaps before passes 1 and 2: (reduction before it, ALU chain ops,
+# ALU chain ops added with one scalar port, VALU ops, VALU ops added when the row length
+# is not a power of two, the setup emitted behind the reduction, other scalars there,
+# lane max before it).
+_GAPS = {
+    "rmsnorm": ((1, CONV_OPS, 0, 4, 1, 1, ROW_SCALARS, 0),),
+    "layernorm": ((1, CONV_SIGNED_OPS, 2, 2, 1, 1, 0, 0), (1, CONV_OPS, 0, 4, 1, 1, ROW_SCALARS, 0)),
+    "softmax": ((0, 0, 0, 0, 0, 0, 0, 1), (1, CONV_OPS, 0, 3, 0, 0, 0, 0)),
+}
+_N_GAP = 8
+
+
+@dataclass(frozen=True)
+class EwPlan:
+    """The op-only coefficients of :func:`ew_cost` for U element-wise ops.
+
+    Op arrays are ``[1, U]``; the passes of all ops are flattened into C columns
+    (``[1, C]`` arrays, op by op): ``col_op`` their op, ``col_prev`` the column of the
+    pass before (itself for a first pass), ``first`` the first column of each op,
+    ``later`` ``[C, U]`` sums the columns of passes after the first per op.
+    """
+
+    n_passes: np.ndarray
+    rowwise: np.ndarray
+    embed: np.ndarray
+    softmax: np.ndarray
+    per_block: np.ndarray
+    prelude: np.ndarray
+    pid: np.ndarray
+    col_op: np.ndarray
+    col_prev: np.ndarray
+    first: np.ndarray
+    later: np.ndarray
+    gap: np.ndarray          # [8, 1, C] (see _GAPS; zero for first passes)
+
+
+def ew_plan(kinds: list[str]) -> EwPlan:
+    """Coefficients of the element-wise ops of kinds ``kinds`` (one per column)."""
+    pid, col_op, col_prev, first, gaps = [], [], [], [], []
+    for c, k in enumerate(kinds):
+        first.append(len(pid))
+        for i in range(len(PASSES[k])):
+            col_prev.append(len(pid) - (i > 0))
+            pid.append(PASS_IDS[(k, i)])
+            col_op.append(c)
+            gaps.append(_GAPS[k][i - 1] if i else (0,) * _N_GAP)
+    later = np.zeros((len(pid), len(kinds)))
+    for col, (o, prev) in enumerate(zip(col_op, col_prev, strict=True)):
+        later[col, o] = float(prev != col)
+
+    def row(f) -> np.ndarray:
+        return np.array([[float(f(k)) for k in kinds]])
+
+    return EwPlan(n_passes=row(lambda k: len(PASSES[k])),
+                  rowwise=row(lambda k: k in ROWWISE).astype(bool),
+                  embed=row(lambda k: k == "embed").astype(bool),
+                  softmax=row(lambda k: k == "softmax").astype(bool),
+                  per_block=row(lambda k: 2 if k == "rope" else 1),
+                  prelude=row(lambda k: PRELUDE_INSTRS[k]),
+                  pid=np.array([pid], np.int64), col_op=np.array(col_op, np.int64),
+                  col_prev=np.array(col_prev, np.int64), first=np.array(first, np.int64),
+                  later=later, gap=np.array(gaps, float).reshape(-1, _N_GAP).T[:, None, :])
+
+
+def _ceil(a, b):
+    return np.ceil(a / np.maximum(b, 1))
+
+
+def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarray):
+    """``(cycles, instrs, mix)``: one tile's kernel, ``rows`` rows of ``row_len`` elements
+    (flat kinds: one row), from START to the ``ecall``. ``t`` is the model's
+    :class:`~explorer.ppa.kernels.TileArrays` (``[E, 1]``); ``mix`` is ``[4, E, U]``
+    (VLSU, VALU, VMAC, non-linear ops executed)."""
+    from .kernels import unroll_factor
+    T = pass_table()
+    vi = (np.clip(t.vector_issue[:, 0], 1, MAX_VI) - 1).astype(np.int64)
+    wp = (np.clip(t.vr_wp[:, 0], 1, MAX_WP) - 1).astype(np.int64)
+    pid, op = p.pid, p.col_op                                     # [1, C], [C]
+    ix = (pid, vi[:, None], wp[:, None])
+
+    iw, si = t.issue_width, t.scalar_issue                        # [E, 1]
+    s = np.minimum(iw, si)
+    blocks = _ceil(row_len, lanes * p.per_block)                  # [E, U]
+    n = blocks[:, op]                                             # [E, C]
+    cyc, per = T.cycles[ix], T.blocks[ix]
+    # Loop-body alignment per (pass, entry), then per column.
+    r, cap_last, cap_total = (a[pid, np.arange(len(vi))[:, None]] for a in
+                              window_alignment(T.vec_use[:, vi, wp], iw[:, 0], si[:, 0]))
+    streams = T.streams[pid]
+    u = unroll_factor((t.imem_kib / p.n_passes)[:, op], T.n_ops[ix], n,
+                      t.vlen / 8 * T.stride_vectors[pid], T.period[ix], T.reach[ix])
+    _, _, n_it = loop_shape(n, u, cyc, per, T.span[ix], r)
+    n_it = np.where(n_it >= 2, n_it, 0)
+    extra = loop_extra(u, cap_total, cap_last, streams, s)
+    last = T.lengths.shape[-1] - 1
+    k = np.ceil(np.maximum(n - last, 0) / per)              # run_length, gathered in place
+    length = T.lengths[pid, vi[:, None], wp[:, None], (n - k * per).astype(np.int64)] + k * cyc
+    length = np.where(n_it > 0, length + n_it * (extra + C.BRANCH_PENALTY_CYCLES)
+                      - C.BRANCH_PENALTY_CYCLES, length)
+    setup = streams + (n_it > 0)
+    ext, last_acc = T.external[ix], T.last_acc[ix]
+
+    V, MAC, B = C.VALU_LATENCY, C.MAC_LATENCY, C.BRANCH_PENALTY_CYCLES
+    red = C.reduce_latency(t.vlen.astype(np.int64)).astype(float)
+    single = (iw == 1).astype(float)
+    n_int = row_len.astype(np.int64)
+    np2 = ((n_int & (n_int - 1)) != 0).astype(float)[:, op]
+    carry = T.carry[ix][:, p.first]                               # [E, U]
+    # Gap from the end of the pass before to the cycle this pass's first input is ready.
+    r_, conv, conv1, valu, valu2, hz, hoist, lm = p.gap
+    after_reduce = np.maximum(last_acc[:, p.col_prev] + MAC, -1) + red
+    shadow = np.maximum(_ceil(hz * setup + hoist + single, s) - red, 0)
+    gap = (r_ * after_reduce + conv + conv1 * (si == 1) + V * (valu + valu2 * np2) + hz * shadow
+           + lm * (V * T.carry[ix][:, p.col_prev] + 3 * lanes[:, op] + LANE_MAX_TAIL - 1))
+    later = (gap - ext + length) @ p.later                        # [E, U]
+    f = p.first
+    head = np.maximum(_ceil(setup[:, f], s), 1)
+    head = np.where(p.embed, np.maximum(head, C.LOAD_LATENCY + 1),
+                    np.where(p.softmax, np.maximum(head, carry), head))
+    tail = np.where(p.embed, _ceil(ROW_SCALARS + 1, s) - 1, single - 1)
+    row = head + length[:, f] + later + tail
+    start = 2 + _ceil(p.prelude, si)            # cycle 2: first issue; then the prelude
+    # The ecall issues after the last instruction and counts one more (docs/isa.md).
+    cycles = np.where(p.rowwise, start + rows * (row + 1 + B) - B + 1,
+                      start + _ceil(setup[:, f], s) + length[:, f] + 2)
+    ones = (p.later > 0) | (np.arange(len(op))[:, None] == f[None, :])   # [C, U] incidence
+    instrs = ((n * T.n_ops[ix] + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
+    mix = np.stack([(n * T.mix[j][ix]) @ ones for j in range(4)]) * rows
+    return cycles, instrs, mix
