@@ -273,6 +273,21 @@ def test_layout_log_softmax_matches_numpy_per_dimension():
     torch.testing.assert_close(layout.segment_sum(got.exp()), torch.ones(7, 3, dtype=torch.float64))
 
 
+def test_neighbourhood_target_hand_computed():
+    layout = DiscreteLayout((3, 10))
+    allowed = [True, False, True, True, True, False, True, True, True, True]  # dim 1
+    mask = torch.tensor([[True] * 3 + allowed])
+    target = layout.neighbourhood(mask, torch.tensor([[1, 4]]), sigma=1.0, min_options=8)
+    # Dim 0 (3 options, nominal): one-hot. Dim 1: allowed values 0,2,3,4,6,7,8,9 have
+    # ranks 0..7; value 4 has rank 3; weights exp(-(r - 3)^2 / 2) over the allowed values.
+    np.testing.assert_array_equal(target[0, :3].numpy(), [0, 1, 0])
+    ranks = np.array([0, -1, 1, 2, 3, -1, 4, 5, 6, 7])
+    w = np.where(np.array(allowed), np.exp(-0.5 * (ranks - 3.0) ** 2), 0.0)
+    np.testing.assert_allclose(target[0, 3:].numpy(), w / w.sum(), rtol=1e-6)
+    exact = layout.neighbourhood(mask, torch.tensor([[2, 4]]), sigma=0.0, min_options=8)
+    np.testing.assert_array_equal(exact[0].numpy(), np.eye(13)[2] + np.eye(13)[7])
+
+
 def test_masked_values_have_zero_probability_and_are_never_sampled():
     agent = SacMoeAgent(ToyDesignEnv(), 7, **dict(TINY, updates_per_step=0.25))
     learner = agent.learner

@@ -135,6 +135,13 @@ class SacMoeConfig:
     sil_coef: float = 0.1
     """Weight of the self-imitation term (Oh et al., 2018): −log π(a|s)·max(G − V(s), 0)
     on elite transitions; 0 disables it."""
+    sil_ordinal_sigma: float = 0.0
+    """Width (in ranks among the allowed options) of the Gaussian kernel that spreads the
+    self-imitation target of an ordinal dimension over the elite value's neighbours;
+    0 imitates the exact value."""
+    sil_ordinal_min_options: int = 8
+    """Dimensions with at least this many options count as ordinal for the kernel (in the
+    design space every dimension with 8 or more options is an ordered quantity)."""
     sil_batch_size: int = 64
     """Elite transitions per self-imitation mini-batch."""
     epsilon_start: float = 0.0
@@ -205,6 +212,8 @@ class SacMoeConfig:
         _check_float("per_beta_increment", self.per_beta_increment, 0.0, 1.0)
         _check_int("elite_episodes", self.elite_episodes, 0)
         _check_float("sil_coef", self.sil_coef, 0.0, 1e3)
+        _check_float("sil_ordinal_sigma", self.sil_ordinal_sigma, 0.0, 1e3)
+        _check_int("sil_ordinal_min_options", self.sil_ordinal_min_options, 2)
         _check_int("sil_batch_size", self.sil_batch_size, 1)
         _check_float("epsilon_start", self.epsilon_start, 0.0, 1.0)
         _check_float("epsilon_end", self.epsilon_end, 0.0, 1.0)

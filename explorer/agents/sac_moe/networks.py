@@ -133,6 +133,29 @@ class DiscreteLayout(nn.Module):
         """(B, F) -> (B, D, N_max) with ``fill`` in the padding (sampling, inspection)."""
         return flat[:, self.pad_index].masked_fill(~self.pad_exists, fill)
 
+    def neighbourhood(self, mask: torch.Tensor, action: torch.Tensor, sigma: float,
+                      min_options: int) -> torch.Tensor:
+        """(B, F) target distribution per dimension spread around the chosen values.
+
+        For a dimension with at least ``min_options`` options (treated as ordinal), weight
+        exp(−(r_v − r_a)²/(2σ²)) on each allowed value v, r the rank among the allowed
+        values (the index a black-box gene would use), normalised per dimension; other
+        dimensions, and σ = 0, give the one-hot of the chosen value.
+        """
+        maskf = mask.to(torch.float32)
+        # Rank of each value among its dimension's allowed values (exclusive count).
+        before = torch.cumsum(maskf, dim=1) - maskf
+        rank = before - self.broadcast(self.taken(torch.cumsum(maskf, dim=1) - maskf,
+                                                  torch.zeros_like(action)))
+        chosen = self.broadcast(self.taken(rank, action))
+        onehot = torch.zeros_like(maskf).scatter_(1, self.offsets + action, 1.0)
+        if sigma <= 0:
+            return onehot
+        kernel = torch.exp(-0.5 * ((rank - chosen) / sigma) ** 2) * maskf
+        ordinal = (torch.as_tensor(self.nvec) >= min_options)[self.segment]
+        kernel = torch.where(ordinal, kernel, onehot)
+        return kernel / self.broadcast(self.segment_sum(kernel))
+
     def taken(self, flat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(B, F), (B, D) int -> (B, D): the entry of each dimension's chosen value."""
         return flat.gather(1, self.offsets + action)

@@ -227,7 +227,9 @@ class SacMoeLearner:
         actor_loss = (loss_d + loss_c).mean() + balance
 
         # ALGO LOGIC: self-imitation on elite episodes (Oh et al., 2018): raise log π of
-        # elite actions where their return beats the critic's value estimate.
+        # elite actions where their return beats the critic's value estimate. On ordinal
+        # dimensions the discrete target is spread over the elite value's neighbours, so
+        # the policy explores around the elites (a GA mutation's job).
         sil_loss = torch.zeros(())
         if elite is not None and cfg.sil_coef > 0:
             e = _to_tensors(elite)
@@ -240,7 +242,10 @@ class SacMoeLearner:
                                 self.qf2(e["obs"], e_action_c, e_active))
                 advantage = (e["mc_return"] / reward_scale
                              - self._expected_q(e_q, e_probs)).clamp_min(0.0)
-            log_pi_d = self.layout.taken(elite_pol.log_probs, e["action_discrete"]).sum(-1)
+            target = self.layout.neighbourhood(e["mask"], e["action_discrete"],
+                                               cfg.sil_ordinal_sigma, cfg.sil_ordinal_min_options)
+            safe_log_probs = elite_pol.log_probs.masked_fill(~e["mask"], 0.0)
+            log_pi_d = (target * safe_log_probs).sum(-1)
             pre_tanh = torch.atanh(e["action_continuous"].clamp(-_ATANH_LIMIT, _ATANH_LIMIT))
             log_pi = log_pi_d + tanh_gaussian_log_prob(pre_tanh, elite_pol.mean,
                                                        elite_pol.log_std, e_active)
