@@ -12,7 +12,8 @@ from .kernels import OpCost, TileArrays
 from .tables import KIND_INDEX, PhaseTable
 
 __all__ = ["Entries", "PhaseResult", "phase_result", "stage_counts", "entry_counts",
-           "NONLINEAR_ALU_OPS"]
+           "NONLINEAR_ALU_OPS", "allgather_recv_bits", "noc_cycles", "gather_cycles",
+           "gather_latency", "sync_cycles", "BARRIER_ROUND_CYCLES", "GATHER_ROUND_CYCLES"]
 
 #: One exp/rcp/rsqrt lane op costs this many FP16 ALU ops (range reduction + polynomial).
 NONLINEAR_ALU_OPS = 4.0
@@ -50,6 +51,58 @@ class PhaseResult:
     energy_breakdown_pj: dict[str, np.ndarray]
     offchip_bytes_per_s: np.ndarray
     group_cycles: np.ndarray       # [D, G]
+
+
+#: Cycles of a barrier round besides the token's flight (HOP_CYCLES per router passed,
+#: then its flits): the NI takes the tx FIFO head the cycle after the ``vsend`` and sends
+#: the header the cycle after that; the ``vrecv`` issues the cycle after the NI wrote the
+#: vector; the next round's ``vsend`` follows it on the same VNET unit.
+BARRIER_ROUND_CYCLES = 3
+#: Cycles of an all-gather round besides the last vector's flight: the pointer ``li``s
+#: and the first ``vld`` (load latency) before the first ``vsend``, then the two NI
+#: cycles, the ``vrecv`` and the ``vst`` of the last vector (``sim/compiler/multitile.py``).
+GATHER_ROUND_CYCLES = 7
+
+
+def allgather_recv_bits(act_in_bytes, n_tiles):
+    """Bits each tile of a group of ``n_tiles`` receives when a matmul's input (held split
+    over the group) is all-gathered: the other tiles' shares."""
+    n = np.asarray(n_tiles, float)
+    return np.asarray(act_in_bytes, float) * 8 * (n - 1) / np.maximum(n, 1)
+
+
+def noc_cycles(recv_bits, net_bits, vlen, flits_per_vec):
+    """Cycles a tile's network port needs for the vectors it receives (one flit a cycle)."""
+    return (recv_bits + net_bits) / vlen * flits_per_vec
+
+
+def gather_cycles(recv_bits, vlen, flits_per_vec):
+    """Cycles of an all-gather per tile beyond its rounds' latencies: every received
+    vector is matched by one sent, and a network interface injects a packet every
+    ``flits + 1`` cycles (an idle cycle between packets). The exchange precedes the
+    GEMM: the ISA's receive FIFO pops the oldest vector, so a tile cannot consume
+    vectors from several senders inside its reduction loop in a fixed order."""
+    return np.asarray(recv_bits, float) / vlen * (flits_per_vec + 1)
+
+
+def _flight(hops, flits_per_vec):
+    """Head flit through ``ceil(hops) + 1`` routers, then the rest of the packet."""
+    return C.HOP_CYCLES * (np.ceil(hops) + 1) + flits_per_vec
+
+
+def gather_latency(n_tiles, hops, flits_per_vec):
+    """The rounds of an all-gather over ``n_tiles`` (``n - 1``, one source each, so
+    received vectors land in known places): each adds one vector's flight."""
+    n = np.asarray(n_tiles, float)
+    return np.where(n > 1, (n - 1) * (_flight(hops, flits_per_vec) + GATHER_ROUND_CYCLES), 0.0)
+
+
+def sync_cycles(n_tiles, hops, flits_per_vec):
+    """The group barrier after each op: a dissemination barrier, ``ceil(log2 n)`` rounds
+    of one token vector each over the mean intra-group distance."""
+    n = np.asarray(n_tiles, float)
+    rounds = np.ceil(np.log2(np.maximum(n, 1)))
+    return np.where(n > 1, rounds * (_flight(hops, flits_per_vec) + BARRIER_ROUND_CYCLES), 0.0)
 
 
 def _per_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
@@ -90,8 +143,11 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     nf = ent.n.astype(float)
     is_mm = op(pt.u_kind == KIND_INDEX["matmul"])
     # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.
-    recv_bits = np.where(is_mm, op(pt.u_act_in_bytes) * 8 * (nf - 1) / np.maximum(nf, 1), 0.0)
-    noc = (recv_bits + cost.net_bits) / ent.tile.vlen * ent.flits_per_vec
+    recv_bits = np.where(is_mm, allgather_recv_bits(op(pt.u_act_in_bytes), nf), 0.0)
+    # All-gathered inputs before the GEMM (gather_cycles); streamed operands are popped
+    # by the GEMM loop itself, so their network time overlaps its compute.
+    gather = gather_cycles(recv_bits, ent.tile.vlen, ent.flits_per_vec)
+    noc = noc_cycles(0.0, cost.net_bits, ent.tile.vlen, ent.flits_per_vec)
     # Streamed B operands are re-read once per group of A rows (one accumulator per row).
     regroup = op(-(-np.where(pt.u_kind == KIND_INDEX["matmul"], pt.u_batch * pt.u_m,
                              pt.u_share * pt.u_m) // C.ACCS))
@@ -99,14 +155,18 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
                  + np.where(ent.kv_off, op(pt.u_kv_read_bytes) * regroup
                             + op(pt.u_kv_write_bytes), 0.0))
     off = off_bytes / np.maximum(ent.bw_cycle, 1e-12)
-    compute = cost.cycles.astype(float)
+    compute = cost.cycles.astype(float) + gather
     busy = np.maximum(np.maximum(compute, noc), off)                      # [E, U]
-    code = np.where(off >= np.maximum(compute, noc), 3, np.where(noc > compute, 2, cost.bound))
+    code = np.where(off >= np.maximum(compute, noc), 3,
+                    np.where((noc > compute) | (gather > cost.cycles), 2, cost.bound))
 
     # Stage totals: ops of each group are a contiguous range of the workload order.
     busy_g = np.einsum("dgu,dgu->dg", counts, busy[ent.of_group])
     ops_in_group = counts.sum(2)
-    sync = np.where(g_tiles > 1, 2 * np.ceil(g_hops) * C.HOP_CYCLES, 0.0)
+    flits_g = ent.flits_per_vec[ent.of_group, 0]
+    sync = sync_cycles(g_tiles, g_hops, flits_g)
+    mm_in_group = (counts * is_mm[None]).sum(2)
+    gather_g = gather_latency(g_tiles, g_hops, flits_g)
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
     start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
@@ -116,7 +176,7 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     vlen_g = ent.tile.vlen[ent.of_group, 0]
     x_g = np.where(into > 0, into / np.maximum(g_tiles, 1) / vlen_g
                    * ent.flits_per_vec[ent.of_group, 0] + dist * C.HOP_CYCLES, 0.0)
-    group_cycles = busy_g + sync * ops_in_group + x_g
+    group_cycles = busy_g + sync * ops_in_group + gather_g * mm_in_group + x_g
 
     # Throughput and the limiting term.
     step = group_cycles.sum(1)

@@ -21,6 +21,7 @@ loop's branch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,12 +270,14 @@ class _Emitter:
 def compile_gemm(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_index: int = 0,
                  share: int = 1, b_source: int | None = None,
                  rng: np.random.Generator | None = None,
-                 data: dict[str, np.ndarray] | None = None, int8_shift: int = 7) -> TileProgram:
+                 data: dict[str, np.ndarray] | None = None, int8_shift: int = 7,
+                 pre: Callable[[Asm, Blocked, int], None] | None = None) -> TileProgram:
     """Compile this tile's share of a matmul / attn_qk / attn_av op (module docstring).
 
     ``data`` may give ``x`` ``[gemms, rows, red]`` and ``b`` ``[gemms, red, cols]`` (the
     tile's GEMMs); otherwise they are drawn from ``rng``. ``b_source`` overrides where
-    B comes from (``B_WMEM``, ``B_DMEM``, ``B_NET``).
+    B comes from (``B_WMEM``, ``B_DMEM``, ``B_NET``). ``pre(asm, x_layout, x_addr)``
+    emits code before the GEMM (e.g. the all-gather of x over a tile group).
     """
     plan = gemm_plan(op, tile, n_tiles=n_tiles, tile_index=tile_index, share=share,
                      b_source=b_source)
@@ -310,6 +313,8 @@ def compile_gemm(op: Op, tile: TileConfig, *, n_tiles: int = 1, tile_index: int 
     out_addr = dmem.reserve(ol.nbytes * plan.gemms)
 
     a = Asm()
+    if pre is not None:
+        pre(a, xl, x_addr)
     em = _Emitter(plan, tile, a, int8_shift)
     a.li("s1", x_addr)
     a.li("s2", out_addr)
