@@ -154,3 +154,51 @@ def test_unsupported_ops_raise(op, match):
 def test_tile_index_is_validated():
     with pytest.raises(ValueError, match=r"^tile_index must be between 0 and 1, not 2$"):
         compile_op(CASES["add"], T_SMALL, n_tiles=2, tile_index=2)
+
+
+def test_network_flight_and_injection_rate_follow_the_contract():
+    # Tile 0 sends three vectors to its east neighbour, which stamps the cycle of each
+    # vrecv. First: vsend in cycle c, the NI takes the tx FIFO head in c+1 and sends the
+    # header in c+2; hop_cycles per router passed (2 routers), then the other flits;
+    # the vector is written with the last flit and popped the cycle after. Then one
+    # packet every packet_flits + 1 cycles (the NI idles a cycle between packets).
+    from explorer import contract as C
+    from hwgen.asm import assemble
+    from hwgen.iss import TileISS
+    from sim.network import MeshNetwork
+    t = T_SMALL
+    send = assemble("li a0, 1\n" + "vsend v0, a0\n" * 3 + "ecall\n", t)
+    recv = assemble("".join(f"vrecv v1\ncsrr t0, cycle\nsw t0, {4 * k}(zero)\n" for k in range(3))
+                    + "ecall\n", t)
+    tiles = [TileISS(t, send), TileISS(t, recv, tile_id=1)]
+    run = MeshNetwork(tiles, 1, 2, flit_bits=64).run(1000)
+    stamps = [int.from_bytes(bytes(tiles[1].dmem[4 * k:4 * k + 4]), "little") for k in range(3)]
+    flits = C.packet_flits(t.vlen, 64)
+    first_send = 3                          # li issues in cycle 2, vsend waits for a0
+    first = first_send + 2 + C.HOP_CYCLES * 2 + flits
+    assert stamps[0] == first               # csrr issues in the vrecv's group
+    assert [b - a for a, b in zip(stamps, stamps[1:], strict=False)] == [flits + 1] * 2
+    assert run.packets == 3 and run.cycles == max(r.cycles for r in run.results)
+
+
+@pytest.mark.parametrize("rows,cols", [(2, 2), (2, 3), (3, 2), (4, 4), (3, 4)])
+def test_ring_all_gather_steps_are_one_hop(rows, cols):
+    from sim.compiler.multitile import ring_order
+    ring = ring_order(rows, cols)
+    assert sorted(ring) == list(range(rows * cols))
+    pos = [divmod(t, cols) for t in ring]
+    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(pos, pos[1:] + pos[:1], strict=True))
+
+
+def test_stored_schedules_are_current_and_reproducible():
+    # The model and the compiler read explorer/ppa/ewpass_table.json; it must match the
+    # templates and the search (python -m explorer.ppa.modsched rewrites it).
+    import json
+
+    from explorer.ppa.ewpass import TABLE_PATH, _stored, compute_schedule, table_digest
+    meta = json.loads(TABLE_PATH.read_text())["_meta"]
+    assert meta["digest"] == table_digest(), "stale table: run python -m explorer.ppa.modsched"
+    stored = _stored()
+    for key in ("add/0/1/1", "softmax/0/2/1", "rmsnorm/1/2/2", "layernorm/1/3/1"):
+        kind, idx, vi, wp = key.split("/")
+        assert compute_schedule(kind, int(idx), int(vi), int(wp)) == stored[key], key

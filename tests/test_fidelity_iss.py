@@ -1,12 +1,21 @@
-"""Model vs ISS-timed cycles on a reduced point set (the full table: python -m sim.fidelity_iss)."""
+"""Model vs ISS-timed cycles on a representative reduced set (the full table:
+``python -m sim.fidelity_iss``): every op kind, the single-issue tile and wide ones,
+streamed weights and tile groups on the contract's NoC model."""
 
 from __future__ import annotations
 
-import statistics
-
 import pytest
 
-from sim.fidelity_iss import POINTS, QUICK, measure, summary
+from explorer import contract as C
+from explorer.design import MeshConfig
+from explorer.placement import group_hops
+from explorer.ppa.phase import sync_cycles
+from explorer.workloads.graph import OP_KINDS, Op
+from sim.compiler.multitile import compile_group, run_group
+from sim.fidelity_iss import POINTS, QUICK, TILES, measure, summary
+
+#: The issue's targets (model vs cycle-exact runs).
+MEDIAN_TARGET, MAX_TARGET = 0.05, 0.15
 
 
 @pytest.fixture(scope="module")
@@ -14,27 +23,52 @@ def quick_results():
     return [measure(p) for p in QUICK]
 
 
-def test_quick_set_spans_the_op_families():
-    kinds = {p.kind for p in QUICK}
-    assert {"matmul", "attn_qk", "attn_av", "rmsnorm", "softmax", "silu_mul", "layernorm",
-            "add", "gelu"} <= kinds
-    assert len(QUICK) >= 10 and len(POINTS) >= 30
+def _table(results) -> str:
+    return "\n".join(f"{r.point}: model {r.model_cycles:.0f} ISS {r.iss_cycles} ({100 * r.error:+.1f}%)"
+                     for r in results)
+
+
+def test_quick_set_is_representative():
+    assert {p.kind for p in QUICK} == {p.kind for p in POINTS} == set(OP_KINDS)
+    single_issue = {p.kind for p in QUICK if TILES[p.tile].issue_width == 1 and p.group == (1, 1)}
+    wide = {p.kind for p in QUICK if TILES[p.tile].vector_issue_per_cycle >= 2 and p.group == (1, 1)}
+    assert {"matmul", "softmax", "silu_mul", "add", "rope", "embed"} <= single_issue
+    assert {"matmul", "attn_qk", "attn_av", "rmsnorm", "softmax", "layernorm", "gelu",
+            "reshape"} <= wide
+    groups = [p for p in QUICK if p.group != (1, 1)]
+    assert {p.kind for p in groups} >= {"matmul", "softmax", "attn_qk"}
     assert any(p.b_net for p in QUICK)
 
 
 def test_quick_set_meets_the_cycle_error_targets(quick_results):
     s = summary(quick_results)
-    table = "\n".join(f"{r.point}: model {r.model_cycles:.0f} ISS {r.iss_cycles} "
-                      f"({100 * r.error:+.1f}%)" for r in quick_results)
-    assert s["median_abs_error"] <= 0.05, table
-    assert s["max_abs_error"] <= 0.15, table
+    assert s["cycle_error_median"] <= MEDIAN_TARGET, _table(quick_results)
+    assert s["cycle_error_max"] <= MAX_TARGET, _table(quick_results)
 
 
 def test_quick_set_results_are_within_tolerance(quick_results):
-    assert all(r.accuracy <= 1.0 for r in quick_results), [(r.point, r.accuracy) for r in quick_results]
+    assert summary(quick_results)["functional_pass"], [(r.point, r.accuracy) for r in quick_results]
 
 
-def test_gemm_points_are_tight(quick_results):
-    # The GEMM loop nests are VMAC/VLSU-bound with every latency hidden: within 5 %.
-    gemm = [abs(r.error) for r in quick_results if r.kind in ("matmul", "attn_qk", "attn_av")]
-    assert max(gemm) <= 0.05 and statistics.median(gemm) <= 0.02
+def test_every_kind_is_tight(quick_results):
+    # Each kind's worst point, not only the set's median: no kind may hide behind others.
+    by_kind: dict[str, float] = {}
+    for r in quick_results:
+        by_kind[r.kind] = max(by_kind.get(r.kind, 0.0), abs(r.error))
+    assert max(by_kind.values()) <= MAX_TARGET, by_kind
+
+
+def test_group_barrier_matches_the_model_on_an_empty_op():
+    # A 2x3 group running a one-block add: nearly all of its time is the barrier, whose
+    # cost the model states in closed form (dissemination, log2 rounds of one flight).
+    tile = TILES["t4"]
+    one = compile_group(Op("a", "add", "decoder", 0, elems=16), tile, 1, 1)
+    six = compile_group(Op("a", "add", "decoder", 0, elems=6 * 16), tile, 2, 3)
+    alone, _ = run_group(one, 64)
+    grouped, _ = run_group(six, 64)
+    hops = group_hops([(r, c) for r in range(2) for c in range(3)])
+    model = float(sync_cycles(6, hops, C.packet_flits(tile.vlen, 64)))
+    measured = grouped.cycles - alone.cycles
+    assert abs(measured - model) <= 0.15 * model, (measured, model)
+    assert MeshConfig.uniform(2, 3, tile, flit_bits=64).packet_flits(tile.vlen) == \
+        C.packet_flits(tile.vlen, 64)

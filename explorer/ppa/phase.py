@@ -58,9 +58,10 @@ class PhaseResult:
 #: the header the cycle after that; the ``vrecv`` issues the cycle after the NI wrote the
 #: vector; the next round's ``vsend`` follows it on the same VNET unit.
 BARRIER_ROUND_CYCLES = 3
-#: Cycles of an all-gather round besides the last vector's flight: the pointer ``li``s
-#: and the first ``vld`` (load latency) before the first ``vsend``, then the two NI
-#: cycles, the ``vrecv`` and the ``vst`` of the last vector (``sim/compiler/multitile.py``).
+#: Cycles of an all-gather step besides the last vector's flight: the pointer ``li``s
+#: (2) and the first ``vld`` (load latency, 2) before the first ``vsend``, the NI taking
+#: the tx FIFO head (1) and the ``vrecv`` after the FIFO write (1), then its ``vst``
+#: (``sim/compiler/multitile.py``).
 GATHER_ROUND_CYCLES = 7
 
 
@@ -90,11 +91,12 @@ def _flight(hops, flits_per_vec):
     return C.HOP_CYCLES * (np.ceil(hops) + 1) + flits_per_vec
 
 
-def gather_latency(n_tiles, hops, flits_per_vec):
-    """The rounds of an all-gather over ``n_tiles`` (``n - 1``, one source each, so
-    received vectors land in known places): each adds one vector's flight."""
+def gather_latency(n_tiles, flits_per_vec):
+    """The steps of a ring all-gather over ``n_tiles`` (``n - 1``; each tile hears from
+    its ring predecessor only, so received vectors land in known places): each adds one
+    vector's flight to the next tile of the ring, a mesh neighbour."""
     n = np.asarray(n_tiles, float)
-    return np.where(n > 1, (n - 1) * (_flight(hops, flits_per_vec) + GATHER_ROUND_CYCLES), 0.0)
+    return np.where(n > 1, (n - 1) * (_flight(1, flits_per_vec) + GATHER_ROUND_CYCLES), 0.0)
 
 
 def sync_cycles(n_tiles, hops, flits_per_vec):
@@ -166,7 +168,7 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     flits_g = ent.flits_per_vec[ent.of_group, 0]
     sync = sync_cycles(g_tiles, g_hops, flits_g)
     mm_in_group = (counts * is_mm[None]).sum(2)
-    gather_g = gather_latency(g_tiles, g_hops, flits_g)
+    gather_g = gather_latency(g_tiles, flits_g)
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
     start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)

@@ -4,11 +4,12 @@ The splits are the model's (``explorer.ppa.kernels``, ``phase.py``):
 
 * matmul: output columns in chunks of L over the tiles; the input x (``rows x K``) is
   held split along K (tile i owns reduction blocks ``[i * per, (i + 1) * per)``, as a
-  column-split matmul before it leaves its output) and *all-gathered* first: in round
-  ``r`` = 1 .. n-1 tile i sends its own vectors to tile ``i + r`` and receives tile
-  ``i - r``'s, storing them into its x buffer (``vld``/``vsend`` two vectors ahead of
-  ``vrecv``/``vst``, so the two-entry tx and rx FIFOs never deadlock); then the GEMM of its
-  column chunks runs as on one tile (:mod:`sim.compiler.gemm`).
+  column-split matmul before it leaves its output) and *all-gathered* first around a
+  ring of neighbours (:func:`ring_order`): n-1 steps, each forwarding the block received
+  in the step before (``vld``/``vsend`` two vectors ahead of ``vrecv``/``vst``, so the
+  two-entry tx and rx FIFOs never deadlock). ``vrecv`` pops the oldest vector whatever
+  its sender, so every tile hears from one sender only (its ring predecessor). Then the
+  GEMM of its column chunks runs as on one tile (:mod:`sim.compiler.gemm`).
 * element-wise and row-wise ops: elements / rows split, no transfers.
 * attention (``attn_qk``, ``attn_av``): whole GEMMs (sequence x KV head) per tile.
 
@@ -33,7 +34,8 @@ from .gemm import compile_gemm, gemm_operands, gemm_plan
 from .layout import Blocked, ceil_div
 from .program import TileProgram
 
-__all__ = ["GroupProgram", "compile_group", "run_group", "barrier_rounds", "EXCHANGE_AHEAD"]
+__all__ = ["GroupProgram", "compile_group", "run_group", "ring_order", "barrier_rounds",
+           "EXCHANGE_AHEAD"]
 
 #: Vectors a tile sends ahead of the ones it receives in the all-gather (tx FIFO depth).
 EXCHANGE_AHEAD = 2
@@ -116,7 +118,7 @@ def _pair(a: Asm, send: int, n_send: int, recv: int, n_recv: int, rb: int) -> No
         a.li("t2", recv + iters * 2 * rb)
         loop = a.label("xchg")
         a.place(loop)
-        k_s, k_r = st["s"], st["r"]
+        k_s = st["s"]
         with a.times(iters):
             for j in range(2):
                 a.op("vsend", sreg[(k_s + j) % 2], "a0")
@@ -136,18 +138,43 @@ def _pair(a: Asm, send: int, n_send: int, recv: int, n_recv: int, rb: int) -> No
             recv_one()
 
 
-def _exchange(i: int, n: int, own: list[tuple[int, int]], x_rows: int, rb: int, seen: dict):
-    """The all-gather of x for tile ``i`` (``own[t]``: reduction blocks of tile t)."""
+def ring_order(rows: int, cols: int) -> list[int]:
+    """Tile ids around a ring of mesh neighbours: along row 0, then snaking back through
+    the other rows column by column (or the transpose), one hop per step whenever
+    ``rows * cols`` is even; a line (and an odd x odd group) closes with a longer hop."""
+    if rows == 1 or cols == 1:
+        return list(range(rows * cols))
+
+    def snake(r_n: int, c_n: int) -> list[tuple[int, int]]:
+        cells = [(0, c) for c in range(c_n)]
+        for c in range(c_n - 1, -1, -1):
+            rs = range(1, r_n) if (c_n - 1 - c) % 2 == 0 else range(r_n - 1, 0, -1)
+            cells += [(r, c) for r in rs]
+        return cells
+
+    if cols % 2 == 0 or rows % 2:
+        return [r * cols + c for r, c in snake(rows, cols)]
+    return [r * cols + c for c, r in snake(cols, rows)]
+
+
+def _exchange(i: int, n: int, ring: list[int], own: list[tuple[int, int]], x_rows: int,
+              rb: int, seen: dict):
+    """The ring all-gather of x for tile ``i`` (``own[t]``: reduction blocks of tile t).
+
+    In step s = 0 .. n-2 a tile sends its successor the block it got in step s-1 (its
+    own first) and receives from its predecessor the block owned ``s + 1`` places back;
+    each tile hears from one sender only, so vectors arrive in a known order."""
+    p = ring.index(i)
+
     def pre(a: Asm, xl: Blocked, x_addr: int) -> None:
         seen["x_addr"] = x_addr
-        groups = ceil_div(x_rows, xl.group)
-        for r in range(1, n):
-            dst, src = (i + r) % n, (i - r) % n
-            a.li("a0", dst)
-            for gi in range(groups):
+        a.li("a0", ring[(p + 1) % n])
+        for step in range(n - 1):
+            out_owner, in_owner = ring[(p - step) % n], ring[(p - step - 1) % n]
+            for gi in range(ceil_div(x_rows, xl.group)):
                 rg = xl.group_rows(gi)
                 base = x_addr + xl.group_base(gi)
-                (s0, s1), (r0, r1) = own[i], own[src]
+                (s0, s1), (r0, r1) = own[out_owner], own[in_owner]
                 _pair(a, base + s0 * rg * rb, (s1 - s0) * rg, base + r0 * rg * rb, (r1 - r0) * rg, rb)
     return pre
 
@@ -173,11 +200,12 @@ def compile_group(op: Op, tile: TileConfig, rows: int, cols: int, *,
     lanes, rb = plan.lanes, plan.row_bytes
     per = ceil_div(plan.blocks, n)
     own = [(min(t * per, plan.blocks), min((t + 1) * per, plan.blocks)) for t in range(n)]
+    ring = ring_order(rows, cols)
     progs = []
     for i in range(n):
         seen: dict[str, int] = {}
         prog = compile_gemm(op, tile, n_tiles=n, tile_index=i, data=data,
-                            pre=_exchange(i, n, own, plan.rows, rb, seen) if n > 1 else None)
+                            pre=_exchange(i, n, ring, own, plan.rows, rb, seen) if n > 1 else None)
         if n > 1:                             # the rest of x arrives by the exchange
             xl = Blocked(plan.rows, plan.red, lanes, rb)
             img = bytearray(prog.dmem)
