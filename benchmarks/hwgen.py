@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -98,11 +99,14 @@ def bench_meshes(sizes, jobs: int) -> list[dict]:
                 else:
                     os.environ["LLM2SILICON_CACHE"] = old
         manifest = json.loads(files["manifest.json"])
-        rows.append({"mesh": f"{n}x{n}", "classes": len(manifest["tile_modules"]),
-                     "tiles": n * n, "cold_s": round(cold, 1), "warm_s": round(warm, 1),
-                     "rtl_mb": round(sum(len(t) for p, t in files.items() if p.endswith(".v"))
-                                     / 1e6, 1),
-                     "modules_in_top_file": 1})
+        top = manifest["top"]
+        verilog_text = "".join(t for p, t in files.items() if p.endswith(".v"))
+        tile_defs = re.findall(rf"^module {top}_tile\d+\(", verilog_text, re.M)
+        rows.append({"mesh": f"{n}x{n}", "tiles": n * n,
+                     "classes": len({c for c in mesh.tile_classes}),
+                     "tile_modules_emitted": len(tile_defs),
+                     "cold_s": round(cold, 1), "warm_s": round(warm, 1),
+                     "rtl_mb": round(len(verilog_text) / 1e6, 1)})
         print(f"  mesh {n}x{n}: {rows[-1]}", file=sys.stderr)
     return rows
 
@@ -135,10 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print("Tiles (4x4 mesh, 512-bit flits, no WMEM), converted from scratch:")
-        print(_table(tiles))
-        print("\nHeterogeneous meshes (three classes), emission cold / warm RTL cache:")
-        print(_table(meshes))
+        if tiles:
+            print("Tiles (4x4 mesh, 512-bit flits, no WMEM), converted from scratch:")
+            print(_table(tiles) + "\n")
+        if meshes:
+            print("Heterogeneous meshes (three classes), emission cold / warm RTL cache:")
+            print(_table(meshes))
         if big:
             print(f"\n16x16 cold emission {big[0]['cold_s']} s; target < {TARGET_16X16_S:.0f} s: "
                   f"{'met' if result['target_met'] else 'NOT met'}")
