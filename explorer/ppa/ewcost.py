@@ -13,7 +13,8 @@ by latency. Row-wise kernels run one row after another:
   squares) -> as rmsnorm -> pass 2.
 * softmax: ``carry`` partial maxima set to -inf, pass 0 (running max) -> the partials
   combined (``vmax`` chain) -> lane-max broadcast (``vzero``, ``vmacx``, ``vcvt`` per
-  lane: 3 VMAC ops, the ``vmax`` folds trail by a lane) -> pass 1 (exp, store, sum) ->
+  lane: 3 VMAC ops, the ``vmax`` folds trail by a lane; 4 vector ops per lane on one
+  vector issue slot) -> pass 1 (exp, store, sum) ->
   ``vred`` -> conversion -> ``vmv.s`` ``vrcp`` ``vmv.x`` -> pass 2.
 * embed: ``lw`` the row index -> ``wset`` -> pass 0 (``vldw``, ``vst``), then the row's
   bookkeeping.
@@ -172,8 +173,15 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     r_, conv, conv1, valu, valu2, hz, hoist, lm = p.gap
     after_reduce = np.maximum(last_acc[:, p.col_prev] + MAC, -1) + red
     shadow = np.maximum(_ceil(hz * setup + hoist + single, s) - red, 0)
+    # Lane max: 3 VMAC ops per lane, a vmax per lane on the vector issue slots too, and
+    # the next passes' setups + row bookkeeping interleaved (softmax: passes 1 and 2).
+    L = lanes[:, op]
+    nxt = np.minimum(np.arange(len(op)) + 1, len(op) - 1)
+    hook = setup + setup[:, nxt] + ROW_SCALARS
+    lane_max = np.maximum.reduce([3 * L, _ceil(4 * L - 1, t.vector_issue),
+                                  _ceil(4 * L - 1 + hook, iw)])
     gap = (r_ * after_reduce + conv + conv1 * (si == 1) + V * (valu + valu2 * np2) + hz * shadow
-           + lm * (V * T.carry[ix][:, p.col_prev] + 3 * lanes[:, op] + LANE_MAX_TAIL - 1))
+           + lm * (V * T.carry[ix][:, p.col_prev] + lane_max + LANE_MAX_TAIL - 1))
     later = (gap - ext + length) @ p.later                        # [E, U]
     f = p.first
     head = np.maximum(_ceil(setup[:, f], s), 1)
