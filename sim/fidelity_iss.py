@@ -243,7 +243,7 @@ def measure(p: Point, seed: int = 0) -> PointResult:
 
 def summary(results: list[PointResult]) -> dict[str, float]:
     errs = [abs(r.error) for r in results]
-    return {"points": len(results), "cycle_error_median": statistics.median(errs),
+    return {"n_points": len(results), "cycle_error_median": statistics.median(errs),
             "cycle_error_max": max(errs), "functional_pass": all(r.accuracy <= 1.0 for r in results),
             "max_accuracy_ratio": max(r.accuracy for r in results)}
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(p) for p in pts]
     s = summary(results)
     if args.json:
-        json.dump({"points": [asdict(r) for r in results], **s}, sys.stdout, indent=2)
+        json.dump({**s, "points": [asdict(r) for r in results]}, sys.stdout, indent=2)
         print()
         return 0
     print(f"{'point':18} {'tile':30} {'model':>9} {'ISS':>9} {'error':>8} {'acc':>6}")
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.point:18} {r.tile:30} {r.model_cycles:9.0f} {r.iss_cycles:9d} "
               f"{100 * r.error:+7.1f}% {r.accuracy:6.2f}")
     print(f"median |error| {100 * s['cycle_error_median']:.1f}%, max {100 * s['cycle_error_max']:.1f}% "
-          f"over {s['points']} points; results {'all' if s['functional_pass'] else 'NOT all'} within "
+          f"over {s['n_points']} points; results {'all' if s['functional_pass'] else 'NOT all'} within "
           f"tolerance (worst {s['max_accuracy_ratio']:.2f} of the bound)")
     return 0
 

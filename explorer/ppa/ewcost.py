@@ -28,6 +28,7 @@ per-op coefficients (:func:`ew_plan`), evaluated on ``[E, U]`` arrays at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from .ewpass import (
     MAX_WP,
     PASS_IDS,
     PASSES,
+    PassTable,
     loop_extra,
     loop_shape,
     pass_table,
@@ -125,6 +127,11 @@ def ew_plan(kinds: list[str]) -> EwPlan:
                   later=later, gap=np.array(gaps, float).reshape(-1, _N_GAP).T[:, None, :])
 
 
+@lru_cache(maxsize=1)
+def _fields() -> np.ndarray:
+    return pass_table().fields
+
+
 def _ceil(a, b):
     return np.ceil(a / np.maximum(b, 1))
 
@@ -135,24 +142,28 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     :class:`~explorer.ppa.kernels.TileArrays` (``[E, 1]``); ``mix`` is ``[4, E, U]``
     (VLSU, VALU, VMAC, non-linear ops executed)."""
     from .kernels import unroll_factor
-    T = pass_table()
+    T, fields = pass_table(), _fields()
     vi = (np.clip(t.vector_issue[:, 0], 1, MAX_VI) - 1).astype(np.int64)
     wp = (np.clip(t.vr_wp[:, 0], 1, MAX_WP) - 1).astype(np.int64)
     pid, op = p.pid, p.col_op                                     # [1, C], [C]
-    ix = (pid, vi[:, None], wp[:, None])
+    F = fields[pid, (vi * MAX_WP + wp)[:, None]]                  # [E, C, field]
+    cyc, per, n_ops, period, reach, span, ext, last_acc, carry_c = (
+        F[..., j] for j in range(len(PassTable.FIELDS)))
 
     iw, si = t.issue_width, t.scalar_issue                        # [E, 1]
     s = np.minimum(iw, si)
     blocks = _ceil(row_len, lanes * p.per_block)                  # [E, U]
     n = blocks[:, op]                                             # [E, C]
-    cyc, per = T.cycles[ix], T.blocks[ix]
-    # Loop-body alignment per (pass, entry), then per column.
-    r, cap_last, cap_total = (a[pid, np.arange(len(vi))[:, None]] for a in
-                              window_alignment(T.vec_use[:, vi, wp], iw[:, 0], si[:, 0]))
+    # Loop-body alignment per (pass, distinct issue rates), then per column.
+    key = ((vi * MAX_WP + wp) * 64 + np.minimum(iw[:, 0], 63)) * 64 + np.minimum(si[:, 0], 63)
+    uniq, back = np.unique(key, return_inverse=True)
+    first = np.unique(back, return_index=True)[1]
+    r, cap_last, cap_total = (a[pid, back[:, None]] for a in window_alignment(
+        T.vec_use[:, vi[first], wp[first]], iw[first, 0], si[first, 0]))
     streams = T.streams[pid]
-    u = unroll_factor((t.imem_kib / p.n_passes)[:, op], T.n_ops[ix], n,
-                      t.vlen / 8 * T.stride_vectors[pid], T.period[ix], T.reach[ix])
-    _, _, n_it = loop_shape(n, u, cyc, per, T.span[ix], r)
+    u = unroll_factor((t.imem_kib / p.n_passes)[:, op], n_ops, n,
+                      t.vlen / 8 * T.stride_vectors[pid], period, reach)
+    _, _, n_it = loop_shape(n, u, cyc, per, span, r)
     n_it = np.where(n_it >= 2, n_it, 0)
     extra = loop_extra(u, cap_total, cap_last, streams, s)
     last = T.lengths.shape[-1] - 1
@@ -161,14 +172,13 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     length = np.where(n_it > 0, length + n_it * (extra + C.BRANCH_PENALTY_CYCLES)
                       - C.BRANCH_PENALTY_CYCLES, length)
     setup = streams + (n_it > 0)
-    ext, last_acc = T.external[ix], T.last_acc[ix]
 
     V, MAC, B = C.VALU_LATENCY, C.MAC_LATENCY, C.BRANCH_PENALTY_CYCLES
     red = C.reduce_latency(t.vlen.astype(np.int64)).astype(float)
     single = (iw == 1).astype(float)
     n_int = row_len.astype(np.int64)
     np2 = ((n_int & (n_int - 1)) != 0).astype(float)[:, op]
-    carry = T.carry[ix][:, p.first]                               # [E, U]
+    carry = carry_c[:, p.first]                                   # [E, U]
     # Gap from the end of the pass before to the cycle this pass's first input is ready.
     r_, conv, conv1, valu, valu2, hz, hoist, lm = p.gap
     after_reduce = np.maximum(last_acc[:, p.col_prev] + MAC, -1) + red
@@ -181,7 +191,7 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     lane_max = np.maximum.reduce([3 * L, _ceil(4 * L - 1, t.vector_issue),
                                   _ceil(4 * L - 1 + hook, iw)])
     gap = (r_ * after_reduce + conv + conv1 * (si == 1) + V * (valu + valu2 * np2) + hz * shadow
-           + lm * (V * T.carry[ix][:, p.col_prev] + lane_max + LANE_MAX_TAIL - 1))
+           + lm * (V * carry_c[:, p.col_prev] + lane_max + LANE_MAX_TAIL - 1))
     later = (gap - ext + length) @ p.later                        # [E, U]
     f = p.first
     head = np.maximum(_ceil(setup[:, f], s), 1)
@@ -194,6 +204,6 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     cycles = np.where(p.rowwise, start + rows * (row + 1 + B) - B + 1,
                       start + _ceil(setup[:, f], s) + length[:, f] + 2)
     ones = (p.later > 0) | (np.arange(len(op))[:, None] == f[None, :])   # [C, U] incidence
-    instrs = ((n * T.n_ops[ix] + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
-    mix = np.stack([(n * T.mix[j][ix]) @ ones for j in range(4)]) * rows
+    instrs = ((n * n_ops + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
+    mix = np.stack([(n * T.mix[j][pid, vi[:, None], wp[:, None]]) @ ones for j in range(4)]) * rows
     return cycles, instrs, mix

@@ -400,6 +400,16 @@ class PassTable:
     streams: np.ndarray
     stride_vectors: np.ndarray
 
+    #: The scalar fields stacked by :attr:`fields`, in this order.
+    FIELDS = ("cycles", "blocks", "n_ops", "period", "reach", "span", "external", "last_acc",
+              "carry")
+
+    @property
+    def fields(self) -> np.ndarray:
+        """``[pass id, (vi - 1) * MAX_WP + wp - 1, field]``: one gather for them all."""
+        f = np.stack([getattr(self, n) for n in self.FIELDS], -1)
+        return f.reshape(f.shape[0], MAX_VI * MAX_WP, len(self.FIELDS))
+
 
 @lru_cache(maxsize=1)
 def pass_table() -> PassTable:
