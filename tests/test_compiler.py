@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from explorer.design import TileConfig
-from explorer.ppa.ewpass import OP_UNITS, PASSES, pass_schedule
+from explorer.ppa.ewpass import OP_UNITS, PASSES
+from explorer.ppa.ewtable import pass_schedule
 from explorer.ppa.kernels import B_DMEM, B_NET
 from explorer.workloads.graph import Op
 from hwgen.asm import disassemble
@@ -195,7 +196,7 @@ def test_stored_schedules_are_current_and_reproducible():
     # templates and the search (python -m explorer.ppa.modsched rewrites it).
     import json
 
-    from explorer.ppa.ewpass import TABLE_PATH, _stored, compute_schedule, table_digest
+    from explorer.ppa.ewtable import TABLE_PATH, _stored, compute_schedule, table_digest
     meta = json.loads(TABLE_PATH.read_text())["_meta"]
     assert meta["digest"] == table_digest(), "stale table: run python -m explorer.ppa.modsched"
     stored = _stored()

@@ -33,17 +33,8 @@ from functools import lru_cache
 import numpy as np
 
 from .. import contract as C
-from .ewpass import (
-    MAX_VI,
-    MAX_WP,
-    PASS_IDS,
-    PASSES,
-    PassTable,
-    loop_extra,
-    loop_shape,
-    pass_table,
-    window_alignment,
-)
+from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape, window_alignment
+from .ewtable import PASS_IDS, PassTable, pass_table
 
 __all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
            "ROWWISE", "LANE_MAX_TAIL", "ROW_SCALARS", "MAX_PASSES"]

@@ -350,5 +350,5 @@ def _realize(ops, deps, order_ii, order, carry, vi, wp, regs, period) -> Schedul
 if __name__ == "__main__":
     import sys
 
-    from .ewpass import TABLE_PATH, write_table
+    from .ewtable import TABLE_PATH, write_table
     print(f"{write_table()} schedules written to {TABLE_PATH}", file=sys.stderr)

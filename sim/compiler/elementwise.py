@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.design import TileConfig
-from explorer.ppa.ewpass import PASSES, VOp, pass_schedule
+from explorer.ppa.ewpass import PASSES, VOp
+from explorer.ppa.ewtable import pass_schedule
 from explorer.ppa.kernels import unroll_factor
 from explorer.workloads.graph import Op
 from hwgen import golden as g
