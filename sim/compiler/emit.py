@@ -8,8 +8,8 @@ carries its expected per-unit instruction counts, checked against the ISS in the
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hwgen.isa import BY_NAME
 
