@@ -51,6 +51,11 @@ class PhaseResult:
     energy_breakdown_pj: dict[str, np.ndarray]
     offchip_bytes_per_s: np.ndarray
     group_cycles: np.ndarray       # [D, G]
+    #: [D, G, U] ops of each signature on each group, and the cycles one of them takes there
+    #: (max of compute, NoC and off-chip terms): the report's latency by op kind. References
+    #: to arrays the phase computes anyway, so they cost nothing.
+    op_counts: np.ndarray | None = None
+    op_busy_cycles: np.ndarray | None = None
 
 
 #: Cycles of a barrier round besides the token's flight (HOP_CYCLES per router passed,
@@ -163,7 +168,8 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
                     np.where((noc > compute) | (gather > cost.cycles), 2, cost.bound))
 
     # Stage totals: ops of each group are a contiguous range of the workload order.
-    busy_g = np.einsum("dgu,dgu->dg", counts, busy[ent.of_group])
+    busy_dgu = busy[ent.of_group]
+    busy_g = np.einsum("dgu,dgu->dg", counts, busy_dgu)
     ops_in_group = counts.sum(2)
     flits_g = ent.flits_per_vec[ent.of_group, 0]
     sync = sync_cycles(g_tiles, g_hops, flits_g)
@@ -230,4 +236,4 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     return PhaseResult(tokens_per_s=tokens_per_s, latency_s=np.maximum(step, 1.0) / f_hz,
                        energy_pj=energy, power_mw=power_mw, bound=bound,
                        energy_breakdown_pj=parts, offchip_bytes_per_s=off_total * f_hz / period,
-                       group_cycles=group_cycles)
+                       group_cycles=group_cycles, op_counts=counts, op_busy_cycles=busy_dgu)
