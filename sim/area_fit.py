@@ -1,0 +1,422 @@
+"""Area fidelity: the analytical tile-logic model vs Yosys synthesis of the generated RTL.
+
+``python -m sim.area_fit [--collect] [--json] [--refit]``
+
+* ``--collect`` synthesises (``hwgen.synth.synth_design``, cached by hwgen) every tile
+  configuration of :data:`CONFIGS` that ``sim/area_points.json`` lacks and stores its
+  Yosys figures with their provenance (Yosys version, hwgen commit and source digest,
+  the configuration). Without it only the committed points are used.
+* The fit: nonnegative least squares of the linear NAND2-equivalent model of
+  :mod:`explorer.ppa.area` (and of its flip-flop model) to the Yosys counts.
+* The report, per technology node: R², slope and maximum relative error of the model's
+  tile area against the Yosys-derived area of the same tile. Both sides count memories
+  the same way: every DMEM/IMEM/WMEM bank is a macro (a black box in Yosys, whose bits
+  :func:`collect_points` checks against the model's), priced from the node's bit cell and
+  array efficiency; the logic is NAND2-eq x the node's NAND2 area / placement utilisation.
+  The logic-only fit is the real test and is node independent (one scale factor).
+* ``--refit`` writes the fitted coefficients into ``explorer/ppa/area_model.json`` with
+  provenance (date, command, points-file digest, R²).
+
+Identifiability: five features of the model (FP16/INT8 MAC lanes, VALU lanes, reduction
+adders, vector-register bits) are all proportional to ``vlen``, so no set of tile
+configurations can tell them apart. They are fitted as one group that scales their
+initial estimates (area_model.json) by one common factor; the split inside the group
+keeps the estimates' proportions. Every other feature gets its own coefficient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.design import Design, MeshConfig, TileConfig
+from explorer.ppa import area as A
+from explorer.tech import NODE_NAMES, load_node
+
+__all__ = ["CONFIGS", "VLEN_GROUP", "POINTS_PATH", "MODEL_PATH", "NODES", "AreaPoint",
+           "nnls", "prior_coefficients", "points_digest", "features_of", "load_points", "collect_points", "synth_point", "fit",
+           "evaluate", "summary", "refit", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+POINTS_PATH = ROOT / "sim" / "area_points.json"
+MODEL_PATH = ROOT / "explorer" / "ppa" / "area_model.json"
+NODES = tuple(NODE_NAMES)
+#: Features proportional to vlen (not separable by tile configuration): fitted as a group.
+VLEN_GROUP = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders", "vreg_bits")
+_BITS_PER_KIB = 8 * 1024
+
+
+def _t(vlen, fetch, stations, xdp, vdp, xr_wp, vr_wp, dmem, imem, wmem, kind="rom"):
+    return TileConfig(fetch=fetch, vlen=vlen, stations=stations, xdp=xdp, vdp=vdp, xr_wp=xr_wp,
+                      vr_wp=vr_wp, dmem_kib=dmem, imem_kib=imem, wmem_kib=wmem, wmem_kind=kind)
+
+
+#: (tile, flit_bits) points, heterogeneous in every model feature; issue width
+#: iw = min(fetch, stations, xdp + vdp) and scalar ALUs min(xdp, xr_wp, iw) vary apart from
+#: fetch, xdp and xr_wp. Every memory bank exceeds hwgen's 4096-bit flip-flop limit, so
+#: all memory is macro on both sides. Ordered so that any prefix of 12 identifies the fit.
+CONFIGS: tuple[tuple[TileConfig, int], ...] = (
+    (_t(128, 1, 2, 1, 1, 1, 1, 16, 1, 0), 64),
+    (_t(128, 2, 4, 1, 1, 1, 1, 16, 2, 16), 64),
+    (_t(256, 2, 8, 1, 2, 1, 1, 64, 8, 256), 128),
+    (_t(128, 4, 8, 2, 2, 2, 1, 32, 4, 0), 64),
+    (_t(256, 4, 16, 2, 2, 1, 2, 128, 4, 64, "sram"), 256),
+    (_t(128, 1, 8, 1, 1, 1, 2, 16, 1, 0), 128),
+    (_t(256, 1, 1, 1, 1, 1, 1, 16, 1, 0), 64),
+    (_t(512, 4, 4, 1, 4, 1, 2, 256, 8, 512), 64),
+    (_t(128, 8, 16, 4, 4, 4, 1, 16, 8, 0), 64),
+    (_t(256, 2, 32, 2, 1, 2, 1, 32, 2, 0), 64),
+    (_t(128, 2, 2, 2, 2, 2, 2, 512, 2, 16, "sram"), 256),
+    (_t(512, 1, 4, 1, 1, 1, 1, 32, 1, 16), 512),
+    (_t(128, 4, 4, 1, 1, 2, 1, 16, 4, 0), 64),
+    (_t(512, 2, 8, 1, 2, 1, 1, 64, 8, 256), 512),
+    (_t(256, 8, 8, 2, 4, 2, 2, 64, 16, 0), 128),
+    (_t(1024, 2, 4, 1, 2, 1, 1, 64, 4, 0), 128),
+)
+
+
+@dataclass(frozen=True)
+class AreaPoint:
+    """One synthesised tile: its configuration and Yosys' figures (memories excluded)."""
+
+    tile: TileConfig
+    flit_bits: int
+    nand2_eq: float
+    flip_flops: int
+    cells: int
+    sram_bits: int
+    rom_bits: int
+    provenance: dict
+
+    @property
+    def key(self) -> str:
+        return f"{self.tile}-L{self.flit_bits}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "tile": self.tile.to_dict(), "flit_bits": self.flit_bits,
+                "nand2_eq": self.nand2_eq, "flip_flops": self.flip_flops, "cells": self.cells,
+                "sram_bits": self.sram_bits, "rom_bits": self.rom_bits,
+                "provenance": self.provenance}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AreaPoint:
+        return cls(TileConfig.from_dict(d["tile"]), int(d["flit_bits"]), float(d["nand2_eq"]),
+                   int(d["flip_flops"]), int(d["cells"]), int(d["sram_bits"]),
+                   int(d["rom_bits"]), dict(d["provenance"]))
+
+
+# --- nonnegative least squares ----------------------------------------------------------
+
+
+def nnls(a: np.ndarray, b: np.ndarray, *, max_iter: int = 500) -> np.ndarray:
+    """argmin ||a x - b||_2 subject to x >= 0 (Lawson & Hanson 1974, "Solving Least
+    Squares Problems", ch. 23, algorithm NNLS); scipy is not a dependency here."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = a.shape[1]
+    x, passive = np.zeros(n), np.zeros(n, bool)
+    tol = 10 * np.finfo(float).eps * np.linalg.norm(a, 1) * max(a.shape)
+    for _ in range(max_iter):
+        w = a.T @ (b - a @ x)
+        if passive.all() or (w[~passive] <= tol).all():
+            break
+        j = np.argmax(np.where(passive, -np.inf, w))
+        passive[j] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            neg = passive & (z <= 0)
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+    return x
+
+
+# --- points -----------------------------------------------------------------------------
+
+
+def features_of(tiles: Sequence[TileConfig], flit_bits: Sequence[int]) -> np.ndarray:
+    """The model's feature matrix (rows = tiles, columns = :data:`AREA_FEATURES`)."""
+    cols = [np.array([getattr(t, k) for t in tiles]) for k in
+            ("vlen", "fetch", "stations", "xdp", "vdp", "xr_wp", "vr_wp")]
+    return A.tile_features(*cols, np.asarray(flit_bits))
+
+
+def _memory_bits(tile: TileConfig) -> tuple[int, int]:
+    """(SRAM bits, ROM bits) as the model counts them (DMEM + IMEM + WMEM)."""
+    wmem = tile.wmem_kib * _BITS_PER_KIB
+    sram = (tile.dmem_kib + tile.imem_kib) * _BITS_PER_KIB
+    return (sram, wmem) if tile.wmem_kind == "rom" else (sram + wmem, 0)
+
+
+def load_points(path: Path = POINTS_PATH) -> list[AreaPoint]:
+    """The committed Yosys points (empty when the file does not exist)."""
+    if not path.exists():
+        return []
+    return [AreaPoint.from_dict(d) for d in json.loads(path.read_text())["points"]]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def _hwgen_digest() -> str:
+    """SHA-256 over hwgen's source files (the shared tree may hold uncommitted edits)."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "hwgen").rglob("*")):
+        if p.is_file() and p.suffix in (".py", ".v", ".vlt"):
+            h.update(str(p.relative_to(ROOT)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _yosys_version() -> str:
+    from hwgen.synth import yosys_command
+    return subprocess.run([*yosys_command(), "-V"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def synth_point(tile: TileConfig, flit_bits: int, *, cache_dir: Path | None = None,
+                jobs: int = 1) -> AreaPoint:
+    """Synthesise one 1 x 1 mesh of ``tile`` with hwgen's flow and return its point.
+
+    Raises RuntimeError when Yosys' macro memory bits differ from the model's (the two
+    sides would then not count memory the same way)."""
+    from hwgen.synth import FLOW_VERSION, synth_design
+
+    design = Design(f"areafit {tile}", "7nm", MeshConfig.uniform(1, 1, tile, flit_bits))
+    report = synth_design(design, jobs=jobs, cache_dir=cache_dir, submesh=False)
+    (entry,) = report["tiles"]
+    stats = entry["stats"]
+    sram = sum(m["bits"] for m in stats["memories"] if not m["rom"])
+    rom = sum(m["bits"] for m in stats["memories"] if m["rom"])
+    if (sram, rom) != _memory_bits(tile):
+        raise RuntimeError(f"{tile}: Yosys macro bits (SRAM {sram}, ROM {rom}) differ from the "
+                           f"model's {_memory_bits(tile)}: some bank was built from flip-flops")
+    prov = {"yosys": _yosys_version(), "hwgen_commit": _git("log", "-1", "--format=%H", "--",
+                                                           "hwgen"),
+            "hwgen_dirty": bool(_git("status", "--porcelain", "--", "hwgen")),
+            "hwgen_src_sha256": _hwgen_digest(), "flow_version": FLOW_VERSION,
+            "flow": report["flow"], "seconds": stats["seconds"], "cached": stats["cached"],
+            "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return AreaPoint(tile, flit_bits, float(stats["nand2_eq"]), int(stats["flip_flops"]),
+                     int(stats["cells"]), sram, rom, prov)
+
+
+def _save(points: Sequence[AreaPoint], path: Path) -> None:
+    doc = {"_about": "Yosys generic-synthesis figures of generated tiles (sim/area_fit.py); "
+                     "nand2_eq = transistors / 4 of abc -g cmos2, memories as macro black "
+                     "boxes (their bits listed separately).",
+           "points": [p.to_dict() for p in points]}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def collect_points(configs: Sequence[tuple[TileConfig, int]] = CONFIGS, *,
+                   path: Path = POINTS_PATH, limit: int | None = None,
+                   progress: Callable[[str], None] | None = None) -> list[AreaPoint]:
+    """Synthesise the configurations ``path`` lacks (at most ``limit``), saving after each."""
+    points = load_points(path)
+    have = {p.key for p in points}
+    todo = [(t, f) for t, f in configs if f"{t}-L{f}" not in have][:limit]
+    for i, (tile, flit) in enumerate(todo):
+        if progress:
+            progress(f"[{i + 1}/{len(todo)}] synthesising {tile} with {flit}-bit flits")
+        points.append(synth_point(tile, flit))
+        _save(points, path)
+    return points
+
+
+# --- fit and evaluation -----------------------------------------------------------------
+
+
+def _design_matrix(x: np.ndarray, prior: dict[str, float]) -> tuple[np.ndarray, list[str]]:
+    """Columns: the vlen group (prior-weighted sum) and every other feature."""
+    idx = {f: i for i, f in enumerate(A.AREA_FEATURES)}
+    group = sum(prior[f] * x[:, idx[f]] for f in VLEN_GROUP)
+    rest = [f for f in A.AREA_FEATURES if f not in VLEN_GROUP]
+    return np.column_stack([group, *(x[:, idx[f]] for f in rest)]), ["vlen_group", *rest]
+
+
+def _fit_part(x: np.ndarray, y: np.ndarray, prior: dict[str, float]) -> dict[str, float]:
+    """Nonnegative fit minimising the relative squared error (weights 1/y, so small and
+    large tiles count alike); columns scaled to unit norm for conditioning."""
+    m, names = _design_matrix(x, prior)
+    w = 1.0 / y
+    mw = m * w[:, None]
+    norm = np.linalg.norm(mw, axis=0)
+    norm[norm == 0] = 1.0
+    beta = nnls(mw / norm, y * w) / norm
+    coef = dict(zip(names[1:], beta[1:], strict=True))
+    for f in VLEN_GROUP:
+        coef[f] = beta[0] * prior[f]
+    return {f: float(coef[f]) for f in A.AREA_FEATURES}
+
+
+def prior_coefficients(model_path: Path = MODEL_PATH) -> dict[str, Any]:
+    """The initial estimates: area_model.json's ``prior`` block once the file has been
+    refit, the file's own coefficients before."""
+    model = json.loads(model_path.read_text())
+    return model.get("prior") or {k: model[k] for k in ("nand2", "flops", "provenance")}
+
+
+def fit(points: Sequence[AreaPoint], prior: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Fitted ``{"nand2": {feature: coeff}, "flops": {...}}``; the vlen group keeps the
+    proportions of ``prior`` (default: the initial estimates of area_model.json, or of the
+    file's ``prior`` block once it has been refit)."""
+    if len(points) < 12:
+        raise ValueError(f"the fit needs at least 12 points, not {len(points)}")
+    prior = prior_coefficients() if prior is None else prior
+    x = features_of([p.tile for p in points], [p.flit_bits for p in points])
+    return {"nand2": _fit_part(x, np.array([p.nand2_eq for p in points]), prior["nand2"]),
+            "flops": _fit_part(x, np.array([float(p.flip_flops) for p in points]),
+                               prior["flops"])}
+
+
+def _r2(pred: np.ndarray, ref: np.ndarray) -> float:
+    return float(1 - np.sum((ref - pred) ** 2) / np.sum((ref - ref.mean()) ** 2))
+
+
+def _stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """R², slope of the least-squares line through the origin (model = slope x Yosys) and
+    the maximum relative error."""
+    return {"r2": _r2(pred, ref), "slope": float(pred @ ref / (ref @ ref)),
+            "max_rel_err": float(np.max(np.abs(pred / ref - 1)))}
+
+
+def evaluate(points: Sequence[AreaPoint], coeffs: dict[str, dict] | None = None) -> dict:
+    """Model vs Yosys: logic NAND2-eq and flip-flops, and tile area per node."""
+    x = features_of([p.tile for p in points], [p.flit_bits for p in points])
+    if coeffs is None:
+        nand2, flops = A.tile_nand2(x), A.tile_flops(x)
+    else:
+        nand2 = x @ np.array([coeffs["nand2"][f] for f in A.AREA_FEATURES])
+        flops = x @ np.array([coeffs["flops"][f] for f in A.AREA_FEATURES])
+    y_nand2 = np.array([p.nand2_eq for p in points])
+    y_flops = np.array([float(p.flip_flops) for p in points])
+    sram = np.array([p.sram_bits for p in points], float)
+    rom = np.array([p.rom_bits for p in points], float)
+    nodes = {}
+    for name in NODES:
+        node = load_node(name)
+        per_nand2 = node.nand2_area_um2 / node.logic_utilization
+        mem = sram * node.sram_um2_per_bit + rom * node.rom_um2_per_bit
+        nodes[name] = _stats(nand2 * per_nand2 + mem, y_nand2 * per_nand2 + mem)
+        nodes[name]["logic_fraction"] = float(np.mean(y_nand2 * per_nand2
+                                                      / (y_nand2 * per_nand2 + mem)))
+    return {"n_points": len(points), "logic": _stats(nand2, y_nand2),
+            "flops": _stats(flops, y_flops), "nodes": nodes,
+            "points": [{"key": p.key, "yosys_nand2": p.nand2_eq, "model_nand2": float(m),
+                        "yosys_flops": p.flip_flops, "model_flops": float(f)}
+                       for p, m, f in zip(points, nand2, flops, strict=True)]}
+
+
+def summary(path: Path = POINTS_PATH) -> dict[str, Any]:
+    """Fidelity of the model as shipped (area_model.json) on the committed points:
+    ``{"n_points", "r2_logic", "slope_logic", "max_rel_err_logic", "nodes": {node: {"r2",
+    "slope", "max_rel_err"}}}``."""
+    ev = evaluate(load_points(path))
+    return {"n_points": ev["n_points"], "r2_logic": ev["logic"]["r2"],
+            "slope_logic": ev["logic"]["slope"], "max_rel_err_logic": ev["logic"]["max_rel_err"],
+            "r2_flops": ev["flops"]["r2"],
+            "nodes": {n: {k: s[k] for k in ("r2", "slope", "max_rel_err")}
+                      for n, s in ev["nodes"].items()}}
+
+
+def points_digest(path: Path = POINTS_PATH) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def refit(path: Path = POINTS_PATH, model_path: Path = MODEL_PATH,
+          command: str = "python -m sim.area_fit --refit") -> dict[str, Any]:
+    """Fit and write the coefficients into ``model_path`` with their provenance; the
+    initial estimates stay in the file's ``prior`` block (the vlen group's proportions)."""
+    points = load_points(path)
+    model = json.loads(model_path.read_text())
+    prior = prior_coefficients(model_path)
+    coeffs = fit(points, prior)
+    ev = evaluate(points, coeffs)
+    model["_about"] = ("Tile logic size as a linear model in NAND2-equivalents (and "
+                       "flip-flops) over features of the tile configuration, fitted by "
+                       "sim/area_fit.py to Yosys generic synthesis of the generated RTL "
+                       "(sim/area_points.json); 'prior' holds the initial estimates, whose "
+                       "proportions split the vlen-proportional group (docs/area.md).")
+    model["provenance"] = {
+        "source": "nonnegative least-squares fit to Yosys NAND2-equivalents",
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"), "command": command,
+        "points_file": "sim/area_points.json", "points_sha256": points_digest(path),
+        "n_points": len(points), "r2_nand2": round(ev["logic"]["r2"], 6),
+        "r2_flops": round(ev["flops"]["r2"], 6),
+        "max_rel_err_nand2": round(ev["logic"]["max_rel_err"], 6),
+        "vlen_group": list(VLEN_GROUP),
+        "notes": prior["provenance"].get("notes", {})}
+    model["prior"] = prior
+    model["nand2"] = {f: round(v, 4) for f, v in coeffs["nand2"].items()}
+    model["flops"] = {f: round(v, 4) for f, v in coeffs["flops"].items()}
+    tmp = model_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model, indent=2) + "\n")
+    tmp.replace(model_path)
+    A.load_area_model.cache_clear()
+    return ev
+
+
+def _table(ev: dict[str, Any]) -> str:
+    rows = ["| node | R² | slope | max rel. error | logic share of tile area |",
+            "|---|---|---|---|---|"]
+    for n, s in ev["nodes"].items():
+        rows.append(f"| {n} | {s['r2']:.4f} | {s['slope']:.3f} | {s['max_rel_err']:.1%} | "
+                    f"{s['logic_fraction']:.0%} |")
+    lg, ff = ev["logic"], ev["flops"]
+    rows.append(f"| logic only (NAND2-eq) | {lg['r2']:.4f} | {lg['slope']:.3f} | "
+                f"{lg['max_rel_err']:.1%} | |")
+    rows.append(f"| flip-flops | {ff['r2']:.4f} | {ff['slope']:.3f} | "
+                f"{ff['max_rel_err']:.1%} | |")
+    return "\n".join(rows)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.area_fit", description=__doc__.split("\n")[0])
+    ap.add_argument("--collect", action="store_true",
+                    help="synthesise the configurations sim/area_points.json lacks")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many new syntheses")
+    ap.add_argument("--refit", action="store_true",
+                    help="write the fitted coefficients into explorer/ppa/area_model.json")
+    ap.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    args = ap.parse_args(argv)
+    points = (collect_points(limit=args.limit, progress=_log) if args.collect
+              else load_points())
+    before = evaluate(points)
+    fitted = evaluate(points, fit(points))
+    after = refit(command="python -m sim.area_fit --refit") if args.refit else None
+    if args.json:
+        print(json.dumps({"shipped": before, "fitted": fitted, "written": after is not None},
+                         indent=1))
+        return 0
+    print(f"{len(points)} Yosys points ({POINTS_PATH.relative_to(ROOT)})\n")
+    print("model as shipped (explorer/ppa/area_model.json):\n" + _table(before) + "\n")
+    print("after the fit:\n" + _table(fitted))
+    if after is not None:
+        print(f"\nwrote {MODEL_PATH.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
