@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -25,7 +25,8 @@ from ..tech.node import RETICLE_MM2, OffchipMemory, TechNode
 from .area import CHIP_OVERHEAD_FRACTION, tile_features, tile_flops, tile_logic_um2, tile_sram_um2
 from .batch import DesignBatch
 from .kernels import TileArrays, op_cost
-from .phase import NONLINEAR_ALU_OPS, Entries, PhaseResult, entry_counts, phase_result, stage_counts
+from .phase import (NONLINEAR_ALU_OPS, Entries, PhaseResult, entry_counts, op_terms, phase_result,
+                    stage_counts)
 from .tables import KIND_INDEX, PhaseTable, WorkloadTables
 
 __all__ = ["PhaseResult", "PPAResult", "evaluate", "BOUNDS", "VIOLATIONS", "ASSUMPTIONS",
@@ -187,13 +188,12 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     um2_bit = np.where(any_rom, node.rom_um2_per_bit, node.sram_um2_per_bit)
     weights_mm2 = tables.weight_bytes * 8 * um2_bit * 1e-6
     violations |= np.where(~batch.weights_offchip & (weights_mm2 > RETICLE_MM2), 256, 0)
-    counts = {name: stage_counts(pt.cum_uid, batch.stage_end).astype(float)
-              for name, pt in tables.phases.items()}
-    count_e = {name: entry_counts(c, ent.of_group, len(ed)) for name, c in counts.items()}
-    work_e = np.zeros(len(ed))
-    for name, pt in tables.phases.items():
-        work_e = np.maximum(work_e, _working_set(pt, ent, count_e[name] > 0))
-    work_g = work_e[ent.of_group]
+    # Op counts of every phase at once ([D, G, U] / [E, U] over all phases' columns).
+    counts_all = stage_counts(tables.u["cum_uid"], batch.stage_end).astype(float)
+    count_e_all = entry_counts(counts_all, ent.of_group, len(ed))
+    counts = {name: counts_all[..., sl] for name, sl in tables.phase_cols.items()}
+    count_e = {name: count_e_all[:, sl] for name, sl in tables.phase_cols.items()}
+    work_g = _working_set(tables.u, ent, count_e_all > 0)[ent.of_group]
     kv_g = np.zeros((d_n, g_n))
     dec = tables.phases.get("decode")
     if dec is not None:
@@ -209,12 +209,15 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     cost = op_cost(ent.tile, tables.plan, ent.n, ent.w_off, ent.kv_off)
 
     # ---- phases -----------------------------------------------------------------------
+    terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
+    busy_all = terms.busy[ent.of_group]                                   # [D, G, U]
     phases: dict[str, PhaseResult] = {}
     for name, pt in tables.phases.items():
+        sl = tables.phase_cols[name]
         phases[name] = phase_result(
-            pt, cost.cols(tables.phase_cols[name]), ent, counts[name], count_e[name], batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops,
-            node, f_hz, dyn, hop_pj_bit, mem("pj_per_bit"),
-            (batch.rows + batch.cols) / 2.0, clock_mw + leakage_mw)
+            pt, sl, terms, ent, counts[name], count_e[name], busy_all[..., sl], batch.stage_end,
+            batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops, f_hz, dyn, hop_pj_bit,
+            mem("pj_per_bit"), clock_mw + leakage_mw)
     power_mw = np.max(np.stack([p.power_mw for p in phases.values()]), axis=0)
     # The die's own power excludes the energy spent inside the off-chip memory devices.
     die_mw = np.max(np.stack([p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9
@@ -267,17 +270,20 @@ def _entry_class(batch: DesignBatch, ent: Entries) -> np.ndarray:
     return first
 
 
-def _working_set(pt: PhaseTable, ent: Entries, present: np.ndarray) -> np.ndarray:
+def _working_set(u: Mapping[str, np.ndarray], ent: Entries, present: np.ndarray) -> np.ndarray:
     """Largest per-tile DMEM working set of the ops of each entry (bytes, double-buffered).
 
     GEMMs hold A rows of input and of their (double-buffered) output slice; element-wise
     ops 4 rows (or 4 vectors) of their share, double-buffered; everything else streams.
+    ``u`` is :attr:`WorkloadTables.u` (all phases), ``present`` ``[E, U]``.
     """
-    gemm = ((pt.u_kind == KIND_INDEX["matmul"]) | (pt.u_kind == KIND_INDEX["attn_qk"])
-            | (pt.u_kind == KIND_INDEX["attn_av"]))[None, :]
-    rows = np.minimum(pt.u_batch * pt.u_m, C.ACCS)[None, :]
-    n_slice = -(-pt.u_n[None, :] // np.maximum(ent.n, 1))
-    ew = np.minimum(-(-pt.u_elems[None, :] // np.maximum(ent.n, 1)),
-                    4 * np.maximum(pt.u_n[None, :], C.lanes_fp16(ent.tile.vlen)))
-    per_op = np.where(gemm, rows * (pt.u_k[None, :] + 2 * n_slice) * 2, 2 * ew * 2)
+    gemm = ((u["kind"] == KIND_INDEX["matmul"]) | (u["kind"] == KIND_INDEX["attn_qk"])
+            | (u["kind"] == KIND_INDEX["attn_av"]))[None, :]
+    rows = np.minimum(u["batch"] * u["m"], C.ACCS)[None, :]
+    n = np.maximum(ent.n, 1)
+    # Float ceil-division: exact for these integer sizes (< 2**40), unlike int // float fast.
+    n_slice = np.ceil(u["n"][None, :] / n)
+    ew = np.minimum(np.ceil(u["elems"][None, :] / n),
+                    4 * np.maximum(u["n"][None, :], C.lanes_fp16(ent.tile.vlen)))
+    per_op = np.where(gemm, rows * (u["k"][None, :] + 2 * n_slice) * 2, 2 * ew * 2)
     return np.where(present, per_op, 0).max(axis=1).astype(float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..tech.node import TechNode
 from .kernels import OpCost, TileArrays
 from .tables import KIND_INDEX, PhaseTable
 
-__all__ = ["Entries", "PhaseResult", "phase_result", "stage_counts", "entry_counts",
+__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "phase_result", "stage_counts", "entry_counts",
            "NONLINEAR_ALU_OPS", "allgather_recv_bits", "noc_cycles", "gather_cycles",
            "gather_latency", "sync_cycles", "BARRIER_ROUND_CYCLES", "GATHER_ROUND_CYCLES"]
 
@@ -124,56 +125,93 @@ def stage_counts(cum: np.ndarray, stage_end: np.ndarray) -> np.ndarray:
 
 def entry_counts(counts: np.ndarray, of_group: np.ndarray, e_n: int) -> np.ndarray:
     """Sum ``[D, G, U]`` op counts over the groups of each entry -> ``[E, U]``."""
-    flat = of_group.ravel()
-    c = counts.reshape(len(flat), -1)
-    return np.stack([np.bincount(flat, weights=c[:, u], minlength=e_n)
-                     for u in range(c.shape[1])], axis=1)
+    # One bincount over (entry, op) bins; each bin still sums its groups in (d, g) order.
+    u_n = counts.shape[-1]
+    idx = of_group.reshape(-1, 1) * u_n + np.arange(u_n)
+    return np.bincount(idx.ravel(), weights=counts.reshape(-1), minlength=e_n * u_n).reshape(e_n, u_n)
 
 
-def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray, count_e: np.ndarray,
-                 stage_end: np.ndarray, g_row: np.ndarray,
-                 g_col: np.ndarray, g_tiles: np.ndarray, g_hops: np.ndarray,
-                 node: TechNode, f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
-                 mem_pj_bit: np.ndarray, edge_hops: np.ndarray,
-                 static_mw: np.ndarray) -> PhaseResult:
-    """Timing and energy of phase ``pt`` for every design of the batch.
+@dataclass(frozen=True)
+class OpTerms:
+    """What one op costs on one tile of each entry, for every phase's ops (``[E, U]``,
+    the columns of ``WorkloadTables.plan``): phases only sum these over their groups."""
 
-    ``cost`` is the kernel model of the phase's ops on every entry (``[E, U]``); ``counts``
-    (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per group and per
-    entry (:func:`stage_counts`, :func:`entry_counts`).
-    """
-    d_n, g_n = g_tiles.shape
+    busy: np.ndarray           # cycles: max of compute (+ all-gather), NoC and off-chip terms
+    code: np.ndarray           # the limiting term (index into BOUNDS)
+    off_bytes: np.ndarray      # off-chip bytes
+    energy: np.ndarray         # [4, E, U] compute, sram, control pJ; NoC bits x hops
 
+
+def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: TechNode,
+             edge_hops: np.ndarray) -> OpTerms:
+    """:class:`OpTerms` of the ops ``u`` (``WorkloadTables.u``) with kernel costs ``cost``."""
     def op(a: np.ndarray) -> np.ndarray:
         return a[None, :]
 
     nf = ent.n.astype(float)
-    is_mm = op(pt.u_kind == KIND_INDEX["matmul"])
+    is_mm = op(u["kind"] == KIND_INDEX["matmul"])
     # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.
-    recv_bits = np.where(is_mm, allgather_recv_bits(op(pt.u_act_in_bytes), nf), 0.0)
+    recv_bits = np.where(is_mm, allgather_recv_bits(op(u["act_in_bytes"]), nf), 0.0)
     # All-gathered inputs before the GEMM (gather_cycles); streamed operands are popped
     # by the GEMM loop itself, so their network time overlaps its compute.
     gather = gather_cycles(recv_bits, ent.tile.vlen, ent.flits_per_vec)
     noc = noc_cycles(0.0, cost.net_bits, ent.tile.vlen, ent.flits_per_vec)
     # Streamed B operands are re-read once per group of A rows (one accumulator per row).
-    regroup = op(-(-np.where(pt.u_kind == KIND_INDEX["matmul"], pt.u_batch * pt.u_m,
-                             pt.u_share * pt.u_m) // C.ACCS))
-    off_bytes = (np.where(ent.w_off & is_mm, op(pt.u_weight_read_bytes) * regroup, 0.0)
-                 + np.where(ent.kv_off, op(pt.u_kv_read_bytes) * regroup
-                            + op(pt.u_kv_write_bytes), 0.0))
+    regroup = op(-(-np.where(u["kind"] == KIND_INDEX["matmul"], u["batch"] * u["m"],
+                             u["share"] * u["m"]) // C.ACCS))
+    off_bytes = (np.where(ent.w_off & is_mm, op(u["weight_read_bytes"]) * regroup, 0.0)
+                 + np.where(ent.kv_off, op(u["kv_read_bytes"]) * regroup
+                            + op(u["kv_write_bytes"]), 0.0))
     off = off_bytes / np.maximum(ent.bw_cycle, 1e-12)
     compute = cost.cycles.astype(float) + gather
     busy = np.maximum(np.maximum(compute, noc), off)                      # [E, U]
     code = np.where(off >= np.maximum(compute, noc), 3,
                     np.where((noc > compute) | (gather > cost.cycles), 2, cost.bound))
+    mac_pj = np.where(op(u["int8"]), node.int8_mac_pj, node.fp16_mac_pj)
+    wmem_pj = np.where(ent.wmem_rom, node.rom_read_pj_per_bit, node.sram_read_pj_per_bit)
+    sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
+    # Clock-gated vector registers/pipelines: clock + data energy per bit written.
+    reg_bits = cost.mac_lane_ops * 32 + (cost.valu_lane_ops + cost.nl_lane_ops) * 16 + cost.dmem_bits
+    energy = np.stack([
+        cost.mac_lane_ops * mac_pj + (cost.valu_lane_ops + NONLINEAR_ALU_OPS
+                                      * cost.nl_lane_ops) * node.fp16_alu_pj,
+        cost.dmem_bits * sram_pj_bit + cost.wmem_bits * wmem_pj
+        + cost.instrs * 32 * node.sram_read_pj_per_bit,
+        cost.instrs * node.instr_overhead_pj + reg_bits * 2 * node.flop_clock_fj * 1e-3,
+        # All-gathers forward operands tile to tile (one hop per received bit); streamed
+        # operands cross the mesh from the edge.
+        recv_bits + cost.net_bits * edge_hops[ent.design][:, None],
+    ])
+    return OpTerms(busy=busy, code=code, off_bytes=off_bytes, energy=energy)
+
+
+def _code_totals(values: np.ndarray, code: np.ndarray, row: np.ndarray, d_n: int) -> np.ndarray:
+    """``[d_n, 4]``: ``values`` (``[R, U]``) summed by design ``row`` (``[R]``) and code."""
+    idx = row[:, None] * 4 + code.astype(np.int64)
+    return np.bincount(idx.ravel(), weights=values.ravel(), minlength=4 * d_n).reshape(d_n, 4)
+
+
+def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, counts: np.ndarray,
+                 count_e: np.ndarray, busy_dgu: np.ndarray, stage_end: np.ndarray,
+                 g_row: np.ndarray, g_col: np.ndarray, g_tiles: np.ndarray, g_hops: np.ndarray,
+                 f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
+                 mem_pj_bit: np.ndarray, static_mw: np.ndarray) -> PhaseResult:
+    """Timing and energy of phase ``pt`` (columns ``cols`` of ``terms``) for every design.
+
+    ``counts`` (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per
+    group and per entry (:func:`stage_counts`, :func:`entry_counts`), ``busy_dgu`` the
+    phase's ``terms.busy`` gathered to groups.
+    """
+    d_n, g_n = g_tiles.shape
+    busy, code, off_bytes = terms.busy[:, cols], terms.code[:, cols], terms.off_bytes[:, cols]
+    is_mm = pt.u_kind == KIND_INDEX["matmul"]
 
     # Stage totals: ops of each group are a contiguous range of the workload order.
-    busy_dgu = busy[ent.of_group]
     busy_g = np.einsum("dgu,dgu->dg", counts, busy_dgu)
     ops_in_group = counts.sum(2)
     flits_g = ent.flits_per_vec[ent.of_group, 0]
     sync = sync_cycles(g_tiles, g_hops, flits_g)
-    mm_in_group = (counts * is_mm[None]).sum(2)
+    mm_in_group = (counts * is_mm).sum(2)
     gather_g = gather_latency(g_tiles, flits_g)
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
@@ -183,7 +221,7 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     dist = np.abs(g_row - g_row[:, prev]) + np.abs(g_col - g_col[:, prev])
     vlen_g = ent.tile.vlen[ent.of_group, 0]
     x_g = np.where(into > 0, into / np.maximum(g_tiles, 1) / vlen_g
-                   * ent.flits_per_vec[ent.of_group, 0] + dist * C.HOP_CYCLES, 0.0)
+                   * flits_g + dist * C.HOP_CYCLES, 0.0)
     group_cycles = busy_g + sync * ops_in_group + gather_g * mm_in_group + x_g
 
     # Throughput and the limiting term.
@@ -192,41 +230,25 @@ def phase_result(pt: PhaseTable, cost: OpCost, ent: Entries, counts: np.ndarray,
     bw_d[ent.design] = ent.bw_cycle[:, 0]
     off_total = _per_design((count_e * off_bytes).sum(1), ent.design, d_n)
     off_floor = off_total / np.maximum(bw_d, 1e-12)
-    rows_ix = np.arange(d_n)
     if pt.phase == "prefill":
+        rows_ix = np.arange(d_n)
         worst = np.argmax(group_cycles, axis=1)
         e_w = ent.of_group[rows_ix, worst]
-        weighted = counts[rows_ix, worst] * busy[e_w]                     # [D, U]
-        per_code = np.stack([(weighted * (code[e_w] == c)).sum(1) for c in range(4)], 1)
+        per_code = _code_totals(counts[rows_ix, worst] * busy[e_w], code[e_w], rows_ix, d_n)
         bound = np.where(off_floor >= group_cycles.max(1), 3, np.argmax(per_code, axis=1))
         period = np.maximum(group_cycles.max(1), off_floor)
     else:
-        per_code = np.stack([_per_design((count_e * busy * (code == c)).sum(1), ent.design, d_n)
-                             for c in range(4)], 1)
-        bound = np.argmax(per_code, axis=1)
+        bound = np.argmax(_code_totals(count_e * busy, code, ent.design, d_n), axis=1)
         period = step
     period = np.maximum(period, 1.0)
     tokens_per_s = pt.tokens * f_hz / period
 
     # Energy of one execution (pJ), per entry then per design.
-    nc = count_e * nf
-    mac_pj = np.where(op(pt.u_int8), node.int8_mac_pj, node.fp16_mac_pj)
-    wmem_pj = np.where(ent.wmem_rom, node.rom_read_pj_per_bit, node.sram_read_pj_per_bit)
-    sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
-    # Clock-gated vector registers/pipelines: clock + data energy per bit written.
-    reg_bits = cost.mac_lane_ops * 32 + (cost.valu_lane_ops + cost.nl_lane_ops) * 16 + cost.dmem_bits
-    per_entry = {
-        "compute": (nc * (cost.mac_lane_ops * mac_pj + (cost.valu_lane_ops + NONLINEAR_ALU_OPS
-                                                       * cost.nl_lane_ops) * node.fp16_alu_pj)).sum(1),
-        "sram": (nc * (cost.dmem_bits * sram_pj_bit + cost.wmem_bits * wmem_pj
-                       + cost.instrs * 32 * node.sram_read_pj_per_bit)).sum(1),
-        "control": (nc * (cost.instrs * node.instr_overhead_pj
-                          + reg_bits * 2 * node.flop_clock_fj * 1e-3)).sum(1),
-        # All-gathers forward operands tile to tile (one hop per received bit); streamed
-        # operands cross the mesh from the edge.
-        "noc": (nc * (recv_bits + cost.net_bits * edge_hops[ent.design][:, None])).sum(1),
-    }
-    parts = {k: _per_design(v, ent.design, d_n) for k, v in per_entry.items()}
+    nc = count_e * ent.n
+    per_entry = (nc * terms.energy[:, :, cols]).sum(2)                    # [4, E]
+    idx = ent.design[None, :] * 4 + np.arange(4)[:, None]
+    per_d = np.bincount(idx.ravel(), weights=per_entry.ravel(), minlength=4 * d_n).reshape(d_n, 4)
+    parts = {k: per_d[:, j] for j, k in enumerate(("compute", "sram", "control", "noc"))}
     parts["noc"] = (parts["noc"] + (into * np.maximum(dist, 1.0)).sum(1)) * hop_pj_bit
     for k in ("compute", "sram", "control", "noc"):
         parts[k] = parts[k] * dyn

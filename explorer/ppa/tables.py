@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -92,6 +93,16 @@ class WorkloadTables:
     @property
     def weight_bytes(self) -> int:
         return int(self.op_weight_bytes.sum())
+
+    @cached_property
+    def u(self) -> Mapping[str, np.ndarray]:
+        """Every phase's ``u_*`` arrays concatenated in ``plan`` column order (``[U]``), and
+        ``cum_uid`` (``[names + 1, U]``): the model handles all phases' ops in one pass and
+        slices ``phase_cols`` only for per-phase totals (computed once per workload)."""
+        out = {f.name[2:]: np.concatenate([getattr(pt, f.name) for pt in self.phases.values()])
+               for f in fields(PhaseTable) if f.name.startswith("u_")}
+        out["cum_uid"] = np.concatenate([pt.cum_uid for pt in self.phases.values()], axis=1)
+        return out
 
 
 def _phase_table(graph: OpGraph, name_pos: Mapping[str, int], n_names: int) -> PhaseTable:
