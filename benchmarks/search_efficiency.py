@@ -38,32 +38,51 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 PROBLEMS = ("llama3.1-8b/3nm/performance", "llama3.1-8b/28nm/performance",
             "smolvlm-256m/28nm/low-power", "smolvlm-256m/3nm/low-power")
 AGENTS = ("sac-moe", "random", "grid", "tpe", "nsga2", "sa", "ga")
+#: Jobs start cheapest first (CPU seconds per 2,000-evaluation run, measured), so that with
+#: little time the table fills with complete agents rather than a few seeds of each.
+_COST_ORDER = ("random", "grid", "ga", "nsga2", "sa", "sac-moe", "tpe")
+
+
+def _key(problem: str, agent: str, seed: int, budget: int) -> str:
+    workload, node, mode = problem.split("/")
+    return f"{workload}_{node}_{mode}_{agent}_s{seed}_b{budget}"
 
 
 def _one(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
-    """Run (or reuse) one search; return its rewards and wall time."""
-    from explorer.run import RunConfig, run_search
+    """Run (or reuse) one search; return its rewards and times, also written as ``<key>.json``.
+
+    The JSON is written (atomically) when the run finishes, so the table can be assembled
+    from whatever runs exist (``--report``) and an interrupted benchmark loses nothing.
+    """
+    from explorer.run import RunConfig, atomic_write_bytes, git_revision, run_search
     from explorer.storage import Storage, sqlite_url
 
     problem, agent, seed, budget, out = job
     workload, node, mode = problem.split("/")
-    key = f"{workload}_{node}_{mode}_{agent}_s{seed}_b{budget}"
+    key = _key(problem, agent, seed, budget)
+    path = Path(out) / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
     storage = Storage(sqlite_url(Path(out) / f"{key}.sqlite"))
     try:
         record = storage.find_run(key)
-        t0 = time.perf_counter()
-        wall = None
+        t0, c0 = time.perf_counter(), time.process_time()
+        wall = cpu = None
         if record is None or record.status != "finished":
             cfg = RunConfig(workload, node, mode, agent, budget=budget, seed=seed)
             run_search(cfg, storage, key, Path(out) / f"{key}.ckpt", resume=record is not None)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             record = storage.find_run(key)
         rows = storage.evaluations(record.id)
     finally:
         storage.close()
-    return {"problem": problem, "agent": agent, "seed": seed,
-            "rewards": [r["reward"] for r in rows], "wall_s": wall,
-            "admissible": sum(r["admissible"] for r in rows)}
+    result = {"problem": problem, "agent": agent, "seed": seed, "budget": budget,
+              "rewards": [r["reward"] for r in rows], "wall_s": wall, "cpu_s": cpu,
+              "admissible": sum(r["admissible"] for r in rows),
+              "git_revision": record.git_revision, "current_revision": git_revision(),
+              "hyperparams": json.loads(record.hyperparams)}
+    atomic_write_bytes(path, json.dumps(result).encode())
+    return result
 
 
 def _available(agents: list[str]) -> tuple[list[str], list[str]]:
@@ -104,6 +123,7 @@ def analyse(results: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
             finite = sorted(x if x is not None else budget + 1 for x in reach)
             med = statistics.median(finite)
             walls = [r["wall_s"] for r in mine if r["wall_s"] is not None]
+            cpus = [r["cpu_s"] for r in mine if r.get("cpu_s") is not None]
             table.append({
                 "problem": problem, "agent": agent, "seeds": len(mine),
                 "median_best_reward": statistics.median(max(r["rewards"]) for r in mine),
@@ -113,8 +133,19 @@ def analyse(results: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
                 "seeds_reaching_target": len(hits),
                 "median_admissible": statistics.median(r["admissible"] for r in mine),
                 "median_wall_s": statistics.median(walls) if walls else None,
+                "median_cpu_s": statistics.median(cpus) if cpus else None,
             })
     return table
+
+
+def sac_moe_wins(table: list[dict[str, Any]]) -> dict[str, bool]:
+    """Per problem: is sac-moe's median best reward >= every baseline's?"""
+    out = {}
+    for problem in dict.fromkeys(r["problem"] for r in table):
+        rows = {r["agent"]: r["median_best_reward"] for r in table if r["problem"] == problem}
+        if "sac-moe" in rows and len(rows) > 1:
+            out[problem] = rows["sac-moe"] >= max(v for a, v in rows.items() if a != "sac-moe")
+    return out
 
 
 def main() -> None:
@@ -126,6 +157,8 @@ def main() -> None:
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="build/bench_search")
+    ap.add_argument("--report", action="store_true",
+                    help="tabulate the finished runs under --out only; run nothing")
     args = ap.parse_args()
     if args.budget < 1 or args.seeds < 1 or args.jobs < 1:
         print("error: --budget, --seeds and --jobs must be positive", file=sys.stderr)
@@ -135,39 +168,54 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     jobs = [(p, a, s, args.budget, args.out) for p in problems for a in agents for s in range(args.seeds)]
     results = []
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
-        for fut in cf.as_completed([pool.submit(_one, j) for j in jobs]):
-            r = fut.result()
-            results.append(r)
-            if not args.json:
-                print(f"  done {r['problem']} {r['agent']} seed {r['seed']}: best {max(r['rewards']):.4f}"
-                      + (f" ({r['wall_s']:.0f} s)" if r["wall_s"] else " (reused)"),
-                      file=sys.stderr, flush=True)
+    if args.report:     # only the runs that finished: no new work
+        for j in jobs:
+            path = Path(args.out) / f"{_key(*j[:4])}.json"
+            if path.exists():
+                results.append(json.loads(path.read_text()))
+    else:
+        rank = {a: i for i, a in enumerate(_COST_ORDER)}
+        # tpe (~4x the CPU of any other agent) after all the others; seed by seed before that
+        todo = sorted(jobs, key=lambda j: (j[1] == "tpe", j[2], rank.get(j[1], len(rank)), j[0]))
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+            for fut in cf.as_completed([pool.submit(_one, j) for j in todo]):
+                r = fut.result()
+                results.append(r)
+                if not args.json:
+                    print(f"  done {r['problem']} {r['agent']} seed {r['seed']}: best "
+                          f"{max(r['rewards']):.4f}"
+                          + (f" ({r['wall_s']:.0f} s, {r['cpu_s']:.0f} s CPU)" if r["wall_s"]
+                             else " (reused)"), file=sys.stderr, flush=True)
     order = {(p, a, s): i for i, (p, a, s, _, _) in enumerate(jobs)}
     results.sort(key=lambda r: order[(r["problem"], r["agent"], r["seed"])])
     table = analyse(results, args.budget)
     if args.json:
-        print(json.dumps({"budget": args.budget, "seeds": args.seeds, "notes": notes, "table": table},
-                         indent=2))
+        print(json.dumps({"budget": args.budget, "seeds": args.seeds, "notes": notes, "table": table,
+                          "sac_moe_at_or_above_best_baseline": sac_moe_wins(table)}, indent=2))
         return
     for n in notes:
         print(n)
     print(f"budget {args.budget} evaluations, {args.seeds} seeds; target = R0 + 0.95 (R* - R0)")
     print("| problem | agent | median best reward | best | evals to target (median) "
-          "| seeds reaching | median admissible | median wall s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| seeds reaching | median admissible | median wall s | median CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in table:
         ev = row["median_evals_to_target"]
-        wall = row["median_wall_s"]
+        wall, cpu = row["median_wall_s"], row["median_cpu_s"]
         print(f"| {row['problem']} | {row['agent']} | {row['median_best_reward']:.4f} | "
               f"{row['best_reward']:.4f} | {'> ' + str(args.budget) if ev is None else f'{ev:g}'} | "
               f"{row['seeds_reaching_target']}/{row['seeds']} | {row['median_admissible']:g} | "
-              f"{'-' if wall is None else f'{wall:.0f}'} |")
+              f"{'-' if wall is None else f'{wall:.0f}'} | {'-' if cpu is None else f'{cpu:.0f}'} |")
     for problem in dict.fromkeys(r["problem"] for r in table):
         row = next(r for r in table if r["problem"] == problem)
         print(f"{problem}: R* = {row['best_anyone']:.4f}, R0 (random median) = "
               f"{row['random_median']:.4f}, target = {row['target_reward']:.4f}")
+    wins = sac_moe_wins(table)
+    if wins:
+        print(f"sac-moe at or above the best baseline's median best reward on "
+              f"{sum(wins.values())} of {len(wins)} problems "
+              f"({', '.join(p for p, w in wins.items() if w) or 'none'})")
 
 
 if __name__ == "__main__":

@@ -109,9 +109,11 @@ class SacMoeConfig:
     learning_starts: int = 1_000
     """Environment steps of uniformly random (mask-respecting) actions before the policy
     acts and updates start (paper warm-up: 1,000 steps)."""
-    updates_per_step: float = 0.5
+    updates_per_step: float = 0.125
     """Gradient updates per environment step once learning has started (fractions
-    accumulate, so 0.5 is one update every second step)."""
+    accumulate: 0.125 is 1.5 updates per 12-step episode). One update costs ~30 ms of CPU
+    at batch 256 (one thread), so 0.125 keeps a 2,000-evaluation run near 2.5 CPU-minutes;
+    0.5 took ~6 (``docs/sac_moe.md`` §5)."""
     mc_return_mix: float = 0.5
     """β in the critic target y = (1−β)·y_TD + β·G, G the episode's Monte-Carlo return
     (filled in when the episode ends); 0 is plain SAC."""
