@@ -1,4 +1,4 @@
-"""Campaigns: workloads x nodes x modes x agents x seeds, run in parallel processes.
+"""Campaigns: workloads x nodes x modes x agents x seeds, run in parallel processes or on Ray.
 
 Each run is an ordinary :func:`explorer.run.run_search` in its own directory
 ``<out>/runs/<workload>_<node>_<mode>_<agent>_s<seed>/`` (design.json, ppa.json, curves,
@@ -9,6 +9,13 @@ again with ``resume`` reuses finished runs and resumes interrupted ones. The sum
 for each workload / mode / agent one row per node with the picked design of the best
 seed: mesh size, tile classes (FETCH/VLEN/DMEM/WMEM), tokens/s, mW, mm^2, energy per
 token, the limiting bounds and feasibility.
+
+Backends: ``local`` (a spawned process pool of ``jobs`` workers) or ``ray`` (one Ray task
+per run, ``num_cpus=1``; a local Ray of ``jobs`` CPUs when no address is given, else the
+cluster at ``address``). A run's result depends only on its configuration, so both
+backends give identical results for the same seeds (tests/test_ray_campaign.py). On a
+cluster, ``out`` must be a path every node can write (a shared filesystem) and a server
+``--storage`` URL keeps all evaluations in one database.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from .results import pick_design, summarize_run, write_outputs
 from .run import RunConfig, atomic_write_bytes, run_search
 from .storage import Storage, sqlite_url
 
-__all__ = ["CampaignSpec", "RunJob", "run_one", "run_campaign", "summary_tables"]
+__all__ = ["BACKENDS", "CampaignSpec", "RunJob", "run_one", "run_campaign", "summary_tables"]
+
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ class CampaignSpec:
     seeds: tuple[int, ...]
     budget: int
     hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per agent
+    #: If set, (workload, mode) pairs replace the workloads x modes product, e.g. the
+    #: paper's campaign: Llama 3.1 8B in performance mode and SmolVLM in low-power mode.
+    pairs: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("workloads", "nodes", "modes", "agents", "seeds"):
@@ -52,12 +64,24 @@ class CampaignSpec:
                 raise InputError(f"campaign needs at least one of --{name}")
             if len(set(v)) != len(v):
                 raise InputError(f"--{name} lists a value twice")
+        if self.pairs is not None:
+            if not isinstance(self.pairs, tuple) or not self.pairs or not all(
+                    isinstance(p, tuple) and len(p) == 2 for p in self.pairs):
+                raise InputError("--problems must list workload=mode pairs")
+            if len(set(self.pairs)) != len(self.pairs):
+                raise InputError("--problems lists a pair twice")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """The (workload, mode) pairs to run."""
+        if self.pairs is not None:
+            return list(self.pairs)
+        return list(product(self.workloads, self.modes))
 
     def configs(self) -> list[RunConfig]:
         return [RunConfig(workload=w, node=n, mode=m, agent=a, budget=self.budget, seed=s,
                           hyperparams=dict(self.hyperparams.get(a, {})))
-                for w, n, m, a, s in product(self.workloads, self.nodes, self.modes, self.agents,
-                                             self.seeds)]
+                for (w, m), n, a, s in product(self.problems(), self.nodes, self.agents,
+                                               self.seeds)]
 
 
 def run_dir_name(c: RunConfig) -> str:
@@ -120,15 +144,39 @@ def run_one(job: RunJob) -> dict[str, Any]:
 
 def run_campaign(spec: CampaignSpec, out: Path, *, jobs: int = 2, storage_url: str | None = None,
                  resume: bool = False,
-                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every configuration of ``spec`` with ``jobs`` worker processes; write the summary."""
+                 on_done: Callable[[dict[str, Any]], None] | None = None,
+                 backend: str = "local", address: str | None = None) -> list[dict[str, Any]]:
+    """Run every configuration of ``spec`` on ``backend``; write the summary.
+
+    ``jobs`` is the number of worker processes (local) or the CPUs of the local Ray started
+    when ``address`` is None (ray). ``address`` is only for the ray backend.
+    """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"--jobs must be a positive integer, not {jobs!r}")
+    if backend not in BACKENDS:
+        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if address is not None and backend != "ray":
+        raise InputError("--address needs --backend ray")
     configs = spec.configs()
     for wl, node in sorted({(c.workload, c.node) for c in configs}):
         p = Problem(workload=wl, node=node)   # fail fast on bad names before spawning anything
         p.tech, p.tables  # noqa: B018
+    out = Path(out).resolve()      # Ray workers may run elsewhere: no relative paths
     jobs_list = [RunJob(c, str(out / "runs" / run_dir_name(c)), storage_url, resume) for c in configs]
+    if storage_url is not None:    # create the tables once, before workers race to do it
+        Storage(storage_url).close()
+    run = _run_ray if backend == "ray" else _run_local
+    results = run(jobs_list, jobs, address, on_done)
+    order = {run_dir_name(c): i for i, c in enumerate(configs)}
+    results.sort(key=lambda r: order[Path(r["out"]).name])
+    md, table_csv = summary_tables(results)
+    atomic_write_bytes(out / "summary.md", md.encode())
+    atomic_write_bytes(out / "summary.csv", table_csv.encode())
+    return results
+
+
+def _run_local(jobs_list: list[RunJob], jobs: int, _address: str | None,
+               on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
@@ -138,12 +186,45 @@ def run_campaign(spec: CampaignSpec, out: Path, *, jobs: int = 2, storage_url: s
             results.append(row)
             if on_done is not None:
                 on_done(row)
-    order = {run_dir_name(c): i for i, c in enumerate(configs)}
-    results.sort(key=lambda r: order[Path(r["out"]).name])
-    md, table_csv = summary_tables(results)
-    atomic_write_bytes(out / "summary.md", md.encode())
-    atomic_write_bytes(out / "summary.csv", table_csv.encode())
     return results
+
+
+def _run_ray(jobs_list: list[RunJob], jobs: int, address: str | None,
+             on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise InputError("--backend ray needs Ray: pip install 'llm2silicon[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            if address is None:    # a private local Ray with `jobs` CPUs, torn down at the end
+                ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise InputError(f"cannot connect to Ray at {address or 'a new local instance'}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_one)
+        pending = [task.remote(j) for j in jobs_list]
+        results: list[dict[str, Any]] = []
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                row = ray.get(done[0])
+            except ray.exceptions.RayTaskError as e:   # bad input inside a run: one line
+                if isinstance(e.cause, InputError):
+                    raise InputError(str(e.cause)) from None
+                raise
+            results.append(row)
+            if on_done is not None:
+                on_done(row)
+        return results
+    finally:
+        if started:
+            ray.shutdown()
 
 
 _COLUMNS = ("node", "seeds", "median best reward", "pick reward", "mesh", "tile classes",

@@ -20,7 +20,7 @@ from ..run import RunConfig, run_search
 from ..storage import Storage, sqlite_url
 from . import app
 
-__all__ = ["explore_cmd", "campaign_cmd", "parse_hyperparams"]
+__all__ = ["explore_cmd", "campaign_cmd", "parse_hyperparams", "parse_problems"]
 
 
 def parse_hyperparams(items: list[str] | None) -> dict[str, Any]:
@@ -131,11 +131,26 @@ def _csv(value: str, name: str) -> tuple[str, ...]:
     return items
 
 
+def parse_problems(value: str) -> tuple[tuple[str, str], ...]:
+    """``"llama3.1-8b=performance,smolvlm-256m=low-power"`` -> ((workload, mode), ...)."""
+    pairs = []
+    for item in _csv(value, "problems"):
+        workload, sep, mode = item.rpartition("=")
+        if not sep or not workload or mode not in MODES:
+            raise InputError(f"--problems items must be workload=mode with mode one of "
+                             f"{', '.join(MODES)}, not {item!r}")
+        pairs.append((workload, mode))
+    return tuple(pairs)
+
+
 @app.command("campaign")
 def campaign_cmd(
-    workloads: Annotated[str, typer.Option(help="Comma-separated workloads.")],
     nodes: Annotated[str, typer.Option(help="Comma-separated nodes.")],
     out: Annotated[Path, typer.Option(help="Campaign directory (runs/, summary.md, summary.csv).")],
+    workloads: Annotated[str | None, typer.Option(help="Comma-separated workloads (x --modes).")] = None,
+    problems: Annotated[str | None, typer.Option(
+        help="Comma-separated workload=mode pairs instead of --workloads x --modes, e.g. "
+             "llama3.1-8b=performance,smolvlm-256m=low-power.")] = None,
     agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = "sac-moe,random,grid",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = "performance",
@@ -144,9 +159,18 @@ def campaign_cmd(
     storage: Annotated[str | None, typer.Option(help="One SQLAlchemy URL for all runs "
                                                      "(default: one sqlite file per run).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse finished runs, resume the rest.")] = False,
+    backend: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray; "
+                                                     "default: start a local Ray).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result rows as JSON.")] = False,
 ) -> None:
     """Run workloads x nodes x modes x agents x seeds; write a per-node summary table."""
+    if (workloads is None) == (problems is None):
+        raise InputError("give either --workloads (with --modes) or --problems")
+    pairs = parse_problems(problems) if problems is not None else None
+    if pairs is not None:
+        workloads = ",".join(dict.fromkeys(w for w, _ in pairs))
+        modes = ",".join(dict.fromkeys(m for _, m in pairs))
     try:
         seed_list = tuple(int(s) for s in _csv(seeds, "seeds"))
     except ValueError:
@@ -159,7 +183,7 @@ def campaign_cmd(
             raise InputError(f"--agents: unknown agent {a!r}; known: {', '.join(AGENT_NAMES)}")
     spec = CampaignSpec(workloads=_csv(workloads, "workloads"), nodes=_csv(nodes, "nodes"),
                         modes=_csv(modes, "modes"), agents=_csv(agents, "agents"),
-                        seeds=seed_list, budget=budget)
+                        seeds=seed_list, budget=budget, pairs=pairs)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
     n_runs = len(spec.configs())
@@ -170,7 +194,8 @@ def campaign_cmd(
         def done(row: dict[str, Any]) -> None:
             bar.update(task, advance=1, best=f"{row['agent']} {row['node']}: {row['best_reward']:.3f}")
 
-        rows = run_campaign(spec, out, jobs=jobs, storage_url=storage, resume=resume, on_done=done)
+        rows = run_campaign(spec, out, jobs=jobs, storage_url=storage, resume=resume, on_done=done,
+                            backend=backend, address=address)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
