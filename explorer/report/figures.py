@@ -41,7 +41,9 @@ def floorplan_svg(classes: Sequence[Sequence[int]], util: Sequence[Sequence[floa
     cell = max(6, min(64, max_px // max(rows, cols)))
     labels = cell >= 40
     pad, top = 4, 28
-    w, h = cols * cell + 2 * pad, rows * cell + top + pad + 34
+    # At least wide enough for the title and the legend, whatever the mesh size.
+    w = max(cols * cell + 2 * pad, 8 * len(title) + 2 * pad, 220)
+    h = rows * cell + top + pad + 34
     out = [f'<svg class="floorplan" width="{w}" height="{h}" '
            f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
            f'<text x="{pad}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>']

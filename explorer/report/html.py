@@ -29,7 +29,8 @@ img{max-width:100%}.small{font-size:12px;color:#555}
 
 
 def fmt(x: Any) -> str:
-    """A number as the report prints it: 4 significant digits, thousands separated."""
+    """A number as the report prints it: 4 significant digits, or whole units with thousands
+    separators from 10,000 up (below 1e15)."""
     if x is None:
         return "-"
     if isinstance(x, bool):
@@ -37,8 +38,10 @@ def fmt(x: Any) -> str:
     if isinstance(x, int):
         return f"{x:,}"
     if isinstance(x, float):
-        if math.isnan(x):
-            return "-"
+        if not math.isfinite(x):
+            return "-" if math.isnan(x) else str(x)
+        if 1e4 <= abs(x) < 1e15:          # whole units, thousands separated
+            return f"{x:,.0f}"
         return f"{x:,.4g}"
     return str(x)
 
@@ -296,7 +299,8 @@ _GLOSSARY = (
                    "most power-hungry phase; off-chip memory transfer energy included."),
     ("area (mm2)", "tile logic + SRAM/ROM + routers + PHYs + overhead (clock/power/DFT/IO)."),
     ("utilisation", "fraction of the phase's period a tile's group is busy (model)."),
-    ("cycle error", "(RTL cycles - model cycles) / RTL cycles of one mapped operator."),
+    ("cycle error", "model cycles / RTL cycles - 1 of one mapped operator (Verilator run of the "
+                    "generated RTL); median and max are of its absolute value."),
     ("NAND2-eq", "Yosys CMOS transistor count / 4 (generic gates, before a real library)."),
 )
 
