@@ -99,7 +99,7 @@ def from_designs(designs: Sequence[Design], tables: WorkloadTables) -> DesignBat
     g_max = max(len(p.groups) for p in placements)
     g = {f: np.zeros((len(designs), g_max), float) for f in ("class", "tiles", "hops", "row", "col")}
     stage_end = np.zeros((len(designs), g_max), np.int64)
-    for i, (d, p) in enumerate(zip(designs, placements)):
+    for i, (d, p) in enumerate(zip(designs, placements, strict=True)):
         counts = d.mesh.class_counts()
         for k, t in enumerate(d.mesh.tile_classes):
             rows_k["count"][i, k] = counts[k]

@@ -28,12 +28,11 @@ per-op coefficients (:func:`ew_plan`), evaluated on ``[E, U]`` arrays at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from .. import contract as C
-from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape, window_alignment
+from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape
 from .ewtable import PASS_IDS, PassTable, pass_table
 
 __all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
@@ -118,11 +117,6 @@ def ew_plan(kinds: list[str]) -> EwPlan:
                   later=later, gap=np.array(gaps, float).reshape(-1, _N_GAP).T[:, None, :])
 
 
-@lru_cache(maxsize=1)
-def _fields() -> np.ndarray:
-    return pass_table().fields
-
-
 def _ceil(a, b):
     return np.ceil(a / np.maximum(b, 1))
 
@@ -133,11 +127,12 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     :class:`~explorer.ppa.kernels.TileArrays` (``[E, 1]``); ``mix`` is ``[4, E, U]``
     (VLSU, VALU, VMAC, non-linear ops executed)."""
     from .kernels import unroll_factor
-    T, fields = pass_table(), _fields()
+    T = pass_table()
     vi = (np.clip(t.vector_issue[:, 0], 1, MAX_VI) - 1).astype(np.int64)
     wp = (np.clip(t.vr_wp[:, 0], 1, MAX_WP) - 1).astype(np.int64)
     pid, op = p.pid, p.col_op                                     # [1, C], [C]
-    F = fields[pid, (vi * MAX_WP + wp)[:, None]]                  # [E, C, field]
+    viwp = (vi * MAX_WP + wp)[:, None]
+    F = T.fields[pid, viwp]                                       # [E, C, field]
     cyc, per, n_ops, period, reach, span, ext, last_acc, carry_c = (
         F[..., j] for j in range(len(PassTable.FIELDS)))
 
@@ -145,12 +140,9 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     s = np.minimum(iw, si)
     blocks = _ceil(row_len, lanes * p.per_block)                  # [E, U]
     n = blocks[:, op]                                             # [E, C]
-    # Loop-body alignment per (pass, distinct issue rates), then per column.
-    key = ((vi * MAX_WP + wp) * 64 + np.minimum(iw[:, 0], 63)) * 64 + np.minimum(si[:, 0], 63)
-    uniq, back = np.unique(key, return_inverse=True)
-    first = np.unique(back, return_index=True)[1]
-    r, cap_last, cap_total = (a[pid, back[:, None]] for a in window_alignment(
-        T.vec_use[:, vi[first], wp[first]], iw[first, 0], si[first, 0]))
+    # Loop-body alignment, tabulated over the issue rates (an IndexError beyond them).
+    A = T.alignment[pid, viwp, (iw - 1).astype(np.int64), (si - 1).astype(np.int64)]
+    r, cap_last, cap_total = A[..., 0], A[..., 1], A[..., 2]
     streams = T.streams[pid]
     u = unroll_factor((t.imem_kib / p.n_passes)[:, op], n_ops, n,
                       t.vlen / 8 * T.stride_vectors[pid], period, reach)
@@ -196,5 +188,5 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
                       start + _ceil(setup[:, f], s) + length[:, f] + 2)
     ones = (p.later > 0) | (np.arange(len(op))[:, None] == f[None, :])   # [C, U] incidence
     instrs = ((n * n_ops + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
-    mix = np.stack([(n * T.mix[j][pid, vi[:, None], wp[:, None]]) @ ones for j in range(4)]) * rows
+    mix = (np.moveaxis(F[..., len(PassTable.FIELDS):], -1, 0) * n) @ ones * rows
     return cycles, instrs, mix

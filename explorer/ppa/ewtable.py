@@ -14,16 +14,16 @@ import logging
 import subprocess
 from dataclasses import asdict, dataclass, replace
 from datetime import date
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .. import contract as C
-from .ewpass import MAX_VI, MAX_WP, OP_UNITS, PASSES, SPAN_BLOCKS, Schedule
+from .ewpass import MAX_VI, MAX_WP, OP_UNITS, PASSES, SPAN_BLOCKS, Schedule, window_alignment
 
 __all__ = ["TABLE_PATH", "table_digest", "compute_schedule", "pass_schedule", "write_table",
-           "PASS_IDS", "NO_PASS", "PassTable", "pass_table"]
+           "PASS_IDS", "NO_PASS", "PassTable", "pass_table", "MAX_ISSUE"]
 
 #: Where the schedules of every pass over (vi, wp) are stored (``python -m
 #: explorer.ppa.modsched`` rewrites it; a template or search change makes it stale).
@@ -107,6 +107,10 @@ def write_table(path: Path = TABLE_PATH) -> int:
     return len(entries)
 
 
+#: Issue widths and scalar issue rates :attr:`PassTable.alignment` covers: a tile issues
+#: at most ``fetch`` (<= 16, ``explorer.design.TileConfig``) instructions a cycle.
+MAX_ISSUE = 16
+
 #: Every pass of every kind, in :data:`PASSES` order: the row of :func:`pass_table`.
 PASS_IDS: dict[tuple[str, int], int] = {(k, i): n for n, (k, i) in enumerate(
     (k, i) for k, ps in PASSES.items() for i in range(len(ps)))}
@@ -144,11 +148,22 @@ class PassTable:
     FIELDS = ("cycles", "blocks", "n_ops", "period", "reach", "span", "external", "last_acc",
               "carry")
 
-    @property
+    @cached_property
     def fields(self) -> np.ndarray:
-        """``[pass id, (vi - 1) * MAX_WP + wp - 1, field]``: one gather for them all."""
-        f = np.stack([getattr(self, n) for n in self.FIELDS], -1)
-        return f.reshape(f.shape[0], MAX_VI * MAX_WP, len(self.FIELDS))
+        """``[pass id, (vi - 1) * MAX_WP + wp - 1, field]``: one gather for them all
+        (:attr:`FIELDS`, then the four ``mix`` counts)."""
+        f = np.stack([getattr(self, n) for n in self.FIELDS] + list(self.mix), -1)
+        return f.reshape(f.shape[0], MAX_VI * MAX_WP, len(self.FIELDS) + 4)
+
+    @cached_property
+    def alignment(self) -> np.ndarray:
+        """``[pass id, (vi - 1) * MAX_WP + wp - 1, iw - 1, si - 1, 3]``: the loop-body
+        alignment ``(r, cap_last, cap_total)`` (:func:`~explorer.ppa.ewpass.window_alignment`)
+        at every issue width and scalar issue rate a tile can have (1..MAX_ISSUE)."""
+        rate = np.arange(1, MAX_ISSUE + 1, dtype=float)
+        vu = self.vec_use.reshape(self.vec_use.shape[0], MAX_VI * MAX_WP, 1, 1, -1)
+        r, cap_last, cap_total = window_alignment(vu, rate[:, None], rate[None, :])
+        return np.stack([r, cap_last, cap_total], -1).astype(float)
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,7 @@ Kernels (L = lanes of the op's dtype, A = accumulators, R = rows in flight <= A)
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -71,15 +72,16 @@ class TileArrays:
     def of(cls, **params: np.ndarray) -> TileArrays:
         return cls(**{k: np.asarray(v, float) for k, v in params.items()})
 
-    @property
+    # Cached: the GEMM and element-wise kernels both read the rates.
+    @cached_property
     def issue_width(self) -> np.ndarray:
         return C.issue_width(self.fetch, self.stations, self.xdp, self.vdp)
 
-    @property
+    @cached_property
     def vector_issue(self) -> np.ndarray:
         return C.vector_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp)
 
-    @property
+    @cached_property
     def scalar_issue(self) -> np.ndarray:
         return C.scalar_issue_per_cycle(self.fetch, self.stations, self.xdp, self.vdp, self.xr_wp)
 
@@ -149,11 +151,11 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
 
     full = np.floor(blocks / u)
     rem = blocks - full * u
-    c_full, code = body(u)
-    c_rem, _ = body(rem)
-    cycles = full * c_full + c_rem
+    # The full iterations' body and the remainder's, evaluated as one stacked array.
+    c, code = body(np.stack(np.broadcast_arrays(u, rem)))
+    cycles = full * c[0] + c[1]
     instrs = blocks * vec + (full + (rem > 0)) * LOOP_SCALARS
-    return cycles, code, instrs
+    return cycles, code[0], instrs
 
 
 def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarray,
@@ -185,15 +187,13 @@ def _gemm(t: TileArrays, p: KernelPlan, lanes: np.ndarray, src: np.ndarray,
     split = np.where(p.g_attn, np.maximum(np.floor(n_tiles / p.g_gemms), 1), n_tiles)
     chunks = _ceil_div(_ceil_div(p.g_cols, lanes), split)         # column chunks per tile
     blocks = _ceil_div(p.g_red, lanes)
-    parts = []
-    if p.g_full_idx.size:
-        parts.append((p.g_full, _gemm_part(t, C.ACCS, blocks, lanes, src)))
-    if p.g_rem_idx.size:                                           # r = 0 columns cost nothing
-        parts.append((1, _gemm_part(t, p.g_rem, blocks, lanes, src)))
+    # The full row groups (r = A, ``g_full`` of them) and the last one (r = ``g_rem``, no
+    # cost when 0) as one stacked [2, E, U] evaluation.
+    part = _gemm_part(t, p.g_r, blocks, lanes, src)
     cycles, instrs, mac, dmem_rows, b_rows = (
-        chunks * sum(mult * part[j] for mult, part in parts) for j in (0, 2, 3, 4, 5))
+        chunks * (p.g_full * part[j][0] + part[j][1]) for j in (0, 2, 3, 4, 5))
     # The limiting unit is that of the full row groups when there are any.
-    code = parts[0][1][1] if len(parts) == 1 else np.where(p.g_full > 0, parts[0][1][1], parts[1][1][1])
+    code = np.where(p.g_full > 0, part[1][0], part[1][1])
     wmem_rows = np.where(src == B_WMEM, b_rows, 0)
     net_rows = np.where(src == B_NET, b_rows, 0)
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
@@ -233,8 +233,7 @@ class KernelPlan:
     g_cols: np.ndarray
     g_full: np.ndarray
     g_rem: np.ndarray
-    g_full_idx: np.ndarray
-    g_rem_idx: np.ndarray
+    g_r: np.ndarray            # [2, 1, U']: rows of a full row group (A) and of the last
     wi: np.ndarray
     w_n: np.ndarray
     w_elems: np.ndarray
@@ -264,8 +263,8 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
         u=len(kind), int8=row(int8), is_mm=row(kind == KIND_INDEX["matmul"]), gi=gi,
         g_attn=row(attn), g_gemms=row(np.where(attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)),
         g_rows=row(rows), g_red=row(np.maximum(k[gi], 1)), g_cols=row(np.maximum(n[gi], 1)),
-        g_full=row(full), g_rem=row(rem), g_full_idx=np.flatnonzero(full > 0),
-        g_rem_idx=np.flatnonzero(rem > 0), wi=wi, w_n=row(n[wi]), w_elems=row(elems[wi]),
+        g_full=row(full), g_rem=row(rem), g_r=np.stack([row(np.full_like(rem, C.ACCS)), row(rem)]),
+        wi=wi, w_n=row(n[wi]), w_elems=row(elems[wi]),
         w_kind=row(kw).astype(np.int64), w_rows=row(batch[wi] * m[wi]),
         w_plan=ew_plan([OP_KINDS[k] for k in kw]))
 

@@ -25,9 +25,17 @@ from ..tech.node import RETICLE_MM2, OffchipMemory, TechNode
 from .area import CHIP_OVERHEAD_FRACTION, tile_features, tile_flops, tile_logic_um2, tile_sram_um2
 from .batch import DesignBatch
 from .kernels import TileArrays, op_cost
-from .phase import (NONLINEAR_ALU_OPS, Entries, PhaseResult, entry_counts, op_terms, phase_result,
-                    stage_counts)
-from .tables import KIND_INDEX, PhaseTable, WorkloadTables
+from .phase import (
+    NONLINEAR_ALU_OPS,
+    Entries,
+    PhaseResult,
+    entry_counts,
+    group_terms,
+    op_terms,
+    phase_result,
+    stage_counts,
+)
+from .tables import KIND_INDEX, WorkloadTables
 
 __all__ = ["PhaseResult", "PPAResult", "evaluate", "BOUNDS", "VIOLATIONS", "ASSUMPTIONS",
            "NONLINEAR_ALU_OPS"]
@@ -211,13 +219,13 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     # ---- phases -----------------------------------------------------------------------
     terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
     busy_all = terms.busy[ent.of_group]                                   # [D, G, U]
+    grp = group_terms(ent, batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
+    mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
     phases: dict[str, PhaseResult] = {}
     for name, pt in tables.phases.items():
         sl = tables.phase_cols[name]
-        phases[name] = phase_result(
-            pt, sl, terms, ent, counts[name], count_e[name], busy_all[..., sl], batch.stage_end,
-            batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops, f_hz, dyn, hop_pj_bit,
-            mem("pj_per_bit"), clock_mw + leakage_mw)
+        phases[name] = phase_result(pt, sl, terms, ent, grp, counts[name], count_e[name],
+                                    busy_all[..., sl], f_hz, dyn, hop_pj_bit, mem_pj_bit, static_mw)
     power_mw = np.max(np.stack([p.power_mw for p in phases.values()]), axis=0)
     # The die's own power excludes the energy spent inside the off-chip memory devices.
     die_mw = np.max(np.stack([p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9

@@ -12,7 +12,7 @@ from ..tech.node import TechNode
 from .kernels import OpCost, TileArrays
 from .tables import KIND_INDEX, PhaseTable
 
-__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "phase_result", "stage_counts", "entry_counts",
+__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_terms", "phase_result", "stage_counts", "entry_counts",
            "NONLINEAR_ALU_OPS", "allgather_recv_bits", "noc_cycles", "gather_cycles",
            "gather_latency", "sync_cycles", "BARRIER_ROUND_CYCLES", "GATHER_ROUND_CYCLES"]
 
@@ -191,9 +191,35 @@ def _code_totals(values: np.ndarray, code: np.ndarray, row: np.ndarray, d_n: int
     return np.bincount(idx.ravel(), weights=values.ravel(), minlength=4 * d_n).reshape(d_n, 4)
 
 
-def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, counts: np.ndarray,
-                 count_e: np.ndarray, busy_dgu: np.ndarray, stage_end: np.ndarray,
-                 g_row: np.ndarray, g_col: np.ndarray, g_tiles: np.ndarray, g_hops: np.ndarray,
+@dataclass(frozen=True)
+class Groups:
+    """Phase-independent terms of every group (``[D, G]``; ``bw_cycle`` ``[D]``)."""
+
+    start: np.ndarray          # first name position of the stage
+    sync: np.ndarray           # cycles of the barrier after each op
+    gather: np.ndarray         # ring all-gather latency before each matmul
+    dist: np.ndarray           # hops from the previous stage's centroid
+    x_cycles: np.ndarray       # cycles per bit of activations entering the stage
+    bw_cycle: np.ndarray       # off-chip bytes per cycle of the design
+
+
+def group_terms(ent: Entries, stage_end: np.ndarray, g_row: np.ndarray, g_col: np.ndarray,
+                g_tiles: np.ndarray, g_hops: np.ndarray) -> Groups:
+    d_n, g_n = g_tiles.shape
+    flits_g = ent.flits_per_vec[ent.of_group, 0]
+    prev = np.maximum(np.arange(g_n) - 1, 0)
+    bw_d = np.zeros(d_n)
+    bw_d[ent.design] = ent.bw_cycle[:, 0]
+    return Groups(
+        start=np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1),
+        sync=sync_cycles(g_tiles, g_hops, flits_g), gather=gather_latency(g_tiles, flits_g),
+        dist=np.abs(g_row - g_row[:, prev]) + np.abs(g_col - g_col[:, prev]),
+        x_cycles=flits_g / (np.maximum(g_tiles, 1) * ent.tile.vlen[ent.of_group, 0]),
+        bw_cycle=bw_d)
+
+
+def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp: Groups,
+                 counts: np.ndarray, count_e: np.ndarray, busy_dgu: np.ndarray,
                  f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
                  mem_pj_bit: np.ndarray, static_mw: np.ndarray) -> PhaseResult:
     """Timing and energy of phase ``pt`` (columns ``cols`` of ``terms``) for every design.
@@ -202,34 +228,23 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, coun
     group and per entry (:func:`stage_counts`, :func:`entry_counts`), ``busy_dgu`` the
     phase's ``terms.busy`` gathered to groups.
     """
-    d_n, g_n = g_tiles.shape
+    d_n = len(grp.bw_cycle)
     busy, code, off_bytes = terms.busy[:, cols], terms.code[:, cols], terms.off_bytes[:, cols]
-    is_mm = pt.u_kind == KIND_INDEX["matmul"]
 
     # Stage totals: ops of each group are a contiguous range of the workload order.
     busy_g = np.einsum("dgu,dgu->dg", counts, busy_dgu)
     ops_in_group = counts.sum(2)
-    flits_g = ent.flits_per_vec[ent.of_group, 0]
-    sync = sync_cycles(g_tiles, g_hops, flits_g)
-    mm_in_group = (counts * is_mm).sum(2)
-    gather_g = gather_latency(g_tiles, flits_g)
+    mm_in_group = counts @ (pt.u_kind == KIND_INDEX["matmul"]).astype(float)
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
-    start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
-    into = np.where((ops_in_group > 0) & (start > 0), pt.cut_bits[start], 0.0)
-    prev = np.maximum(np.arange(g_n) - 1, 0)
-    dist = np.abs(g_row - g_row[:, prev]) + np.abs(g_col - g_col[:, prev])
-    vlen_g = ent.tile.vlen[ent.of_group, 0]
-    x_g = np.where(into > 0, into / np.maximum(g_tiles, 1) / vlen_g
-                   * flits_g + dist * C.HOP_CYCLES, 0.0)
-    group_cycles = busy_g + sync * ops_in_group + gather_g * mm_in_group + x_g
+    into = np.where((ops_in_group > 0) & (grp.start > 0), pt.cut_bits[grp.start], 0.0)
+    x_g = np.where(into > 0, into * grp.x_cycles + grp.dist * C.HOP_CYCLES, 0.0)
+    group_cycles = busy_g + grp.sync * ops_in_group + grp.gather * mm_in_group + x_g
 
     # Throughput and the limiting term.
     step = group_cycles.sum(1)
-    bw_d = np.zeros(d_n)
-    bw_d[ent.design] = ent.bw_cycle[:, 0]
     off_total = _per_design((count_e * off_bytes).sum(1), ent.design, d_n)
-    off_floor = off_total / np.maximum(bw_d, 1e-12)
+    off_floor = off_total / np.maximum(grp.bw_cycle, 1e-12)
     if pt.phase == "prefill":
         rows_ix = np.arange(d_n)
         worst = np.argmax(group_cycles, axis=1)
@@ -249,7 +264,7 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, coun
     idx = ent.design[None, :] * 4 + np.arange(4)[:, None]
     per_d = np.bincount(idx.ravel(), weights=per_entry.ravel(), minlength=4 * d_n).reshape(d_n, 4)
     parts = {k: per_d[:, j] for j, k in enumerate(("compute", "sram", "control", "noc"))}
-    parts["noc"] = (parts["noc"] + (into * np.maximum(dist, 1.0)).sum(1)) * hop_pj_bit
+    parts["noc"] = (parts["noc"] + (into * np.maximum(grp.dist, 1.0)).sum(1)) * hop_pj_bit
     for k in ("compute", "sram", "control", "noc"):
         parts[k] = parts[k] * dyn
     parts["offchip"] = off_total * 8 * mem_pj_bit
