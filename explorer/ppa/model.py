@@ -218,7 +218,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
 
     # ---- phases -----------------------------------------------------------------------
     terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
-    busy_all = terms.busy[ent.of_group]                                   # [D, G, U]
+    busy_all = np.where(active[..., None], terms.busy[ent.of_group], 0.0)   # [D, G, U]
     grp = group_terms(ent, batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
     mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
     phases: dict[str, PhaseResult] = {}
@@ -252,8 +252,12 @@ def _entries(batch: DesignBatch, bw_cycle: np.ndarray) -> Entries:
     k_n = batch.k_count.shape[1]
     ncap = int(batch.g_tiles.max()) + 1
     stride = k_n * ncap
-    flat = np.arange(d_n)[:, None] * stride + batch.g_class * ncap + batch.g_tiles
+    # Padding groups (no tiles, no ops) share one entry (design 0, class 0, no tiles)
+    # instead of one per design: nothing is computed for them.
+    flat = np.where(batch.g_tiles > 0,
+                    np.arange(d_n)[:, None] * stride + batch.g_class * ncap + batch.g_tiles, -1)
     uniq, inv = np.unique(flat.ravel(), return_inverse=True)
+    uniq = np.maximum(uniq, 0)
     design = uniq // stride
     cls = (uniq % stride) // ncap
     n = (uniq % ncap)[:, None].astype(float)

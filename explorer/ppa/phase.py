@@ -53,8 +53,8 @@ class PhaseResult:
     offchip_bytes_per_s: np.ndarray
     group_cycles: np.ndarray       # [D, G]
     #: [D, G, U] ops of each signature on each group, and the cycles one of them takes there
-    #: (max of compute, NoC and off-chip terms): the report's latency by op kind. References
-    #: to arrays the phase computes anyway, so they cost nothing.
+    #: (max of compute, NoC and off-chip terms; 0 on padding groups): the report's latency
+    #: by op kind.
     op_counts: np.ndarray | None = None
     op_busy_cycles: np.ndarray | None = None
 
