@@ -165,6 +165,12 @@ def campaign_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result rows as JSON.")] = False,
 ) -> None:
     """Run workloads x nodes x modes x agents x seeds; write a per-node summary table."""
+    from ..campaign import BACKENDS
+
+    if backend not in BACKENDS:
+        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if address is not None and backend != "ray":
+        raise InputError("--address needs --backend ray")
     if (workloads is None) == (problems is None):
         raise InputError("give either --workloads (with --modes) or --problems")
     pairs = parse_problems(problems) if problems is not None else None
