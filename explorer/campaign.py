@@ -24,6 +24,8 @@ import concurrent.futures as cf
 import csv
 import io
 import multiprocessing
+import os
+import re
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,8 +86,19 @@ class CampaignSpec:
                                                self.seeds)]
 
 
+def _workload_tag(workload: str) -> str:
+    """A directory-safe name: a model file's stem, a built-in name as it is.
+
+    (``Path("llama3.1-8b").stem`` would be ``llama3``: built-in names keep their dots.)
+    """
+    if Path(workload).suffix.lower() in (".json", ".onnx") or "/" in workload or os.sep in workload:
+        path = Path(workload)       # a Hugging Face config.json is named by its folder
+        workload = path.parent.name if path.stem == "config" and path.parent.name else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", workload)
+
+
 def run_dir_name(c: RunConfig) -> str:
-    return f"{Path(c.workload).stem}_{c.node}_{c.mode}_{c.agent}_s{c.seed}"
+    return f"{_workload_tag(c.workload)}_{c.node}_{c.mode}_{c.agent}_s{c.seed}"
 
 
 @dataclass(frozen=True)
