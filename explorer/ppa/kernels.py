@@ -129,33 +129,29 @@ def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1, reac
 
 
 def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
-          valu: np.ndarray, vnet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cycles, dominant-unit code and instructions of a loop over ``blocks`` blocks."""
-    vec = vmac + vlsu + valu + vnet
+          vnet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cycles, dominant-unit code and instructions of a loop over ``blocks`` blocks (GEMM
+    bodies: no VALU ops)."""
+    vec = vmac + vlsu + vnet
     iw, vip = t.issue_width, t.vector_issue
     loop_issue = np.ceil(LOOP_SCALARS / t.scalar_issue)
     budget = t.imem_kib * (1024 / 4 * KERNEL_IMEM_FRACTION)
     u = np.minimum(np.maximum(np.floor(budget / np.maximum(vec, 1)), 1), np.maximum(blocks, 1))
-
-    def body(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        kmac, klsu, kalu, knet = k * vmac, k * vlsu, k * valu, k * vnet
-        unit_max = np.maximum(np.maximum(kmac, klsu), np.maximum(kalu, knet))
-        issue = np.maximum(np.maximum(np.ceil(k * vec / vip), loop_issue),
-                           np.ceil((k * vec + LOOP_SCALARS) / iw))
-        cyc = np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES
-        # VMAC and VALU are compute; VLSU scratchpad; VNET network; issue-bound is compute
-        # (ties go to the first of VMAC, VLSU, VALU, VNET).
-        code = np.where((issue >= unit_max) | (kmac == unit_max), 0,
-                        np.where(klsu == unit_max, 1, np.where(kalu == unit_max, 0, 2)))
-        return np.where(k > 0, cyc, 0), code
-
     full = np.floor(blocks / u)
     rem = blocks - full * u
-    # The full iterations' body and the remainder's, evaluated as one stacked array.
-    c, code = body(np.stack(np.broadcast_arrays(u, rem)))
+    # The full iterations' body (k = u) and the remainder's (k = rem) as one stacked array.
+    k = np.stack(np.broadcast_arrays(u, rem))
+    kmac, klsu, knet, kvec = k * vmac, k * vlsu, k * vnet, k * vec
+    unit_max = np.maximum(np.maximum(kmac, klsu), knet)
+    issue = np.maximum(np.maximum(np.ceil(kvec / vip), loop_issue), np.ceil((kvec + LOOP_SCALARS) / iw))
+    c = (np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES) * (k > 0)
+    # VMAC is compute; VLSU scratchpad; VNET network; issue-bound is compute (ties go to
+    # the first of VMAC, VLSU, VNET). The full iterations' unit decides.
+    code = np.where((issue[0] >= unit_max[0]) | (kmac[0] == unit_max[0]), 0,
+                    np.where(klsu[0] == unit_max[0], 1, 2))
     cycles = full * c[0] + c[1]
     instrs = blocks * vec + (full + (rem > 0)) * LOOP_SCALARS
-    return cycles, code[0], instrs
+    return cycles, code, instrs
 
 
 def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarray,
@@ -165,7 +161,7 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     vmac = np.where(gemv_w, lanes, r * lanes)
     vlsu = np.where(gemv_w, 1, r + np.where(src == B_NET, 0, lanes))
     vnet = np.where(src == B_NET, lanes, 0)
-    cyc, code, ins = _loop(t, blocks, vmac, vlsu, 0, vnet)
+    cyc, code, ins = _loop(t, blocks, vmac, vlsu, vnet)
     # Epilogue: wset, r x vzero, pipeline drain, r x (vcvt, vst).
     epi_instrs = 1 + 3 * r
     cycles = np.where(r > 0, cyc + epi_instrs + C.MAC_LATENCY + C.LOAD_LATENCY, 0)

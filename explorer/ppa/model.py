@@ -298,4 +298,5 @@ def _working_set(u: Mapping[str, np.ndarray], ent: Entries, present: np.ndarray)
     ew = np.minimum(np.ceil(u["elems"][None, :] / n),
                     4 * np.maximum(u["n"][None, :], C.lanes_fp16(ent.tile.vlen)))
     per_op = np.where(gemm, rows * (u["k"][None, :] + 2 * n_slice) * 2, 2 * ew * 2)
-    return np.where(present, per_op, 0).max(axis=1).astype(float)
+    # Column-major for the max over ops: numpy reduces a short contiguous axis slowly.
+    return np.asfortranarray(np.where(present, per_op, 0)).max(axis=1).astype(float)
