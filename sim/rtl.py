@@ -49,20 +49,26 @@ def rtl_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "build" / "rtl_sim"
 
 
-def _kib_for(nbytes: int, lo: int) -> int:
+def _pow2_kib(nbytes: int, lo: int) -> int:
     kib = lo
     while kib * 1024 < nbytes:
         kib *= 2
     return kib
 
 
+#: Smallest simulated DMEM / WMEM: one size for most kernels, so points of one tile
+#: class share a build (a Verilator build takes minutes; memory size is not timing).
+SIM_DMEM_KIB, SIM_WMEM_KIB = 64, 256
+
+
 def sim_tile(tile: TileConfig, programs: Sequence[TileProgram] = ()) -> TileConfig:
-    """``tile`` with DMEM/WMEM cut to what ``programs`` use (WMEM as SRAM)."""
-    dmem = max([16 * 1024] + [len(p.dmem.rstrip(b"\0")) for p in programs])
-    wmem = max([0] + [len(p.wmem.rstrip(b"\0")) for p in programs])
-    wkib = 0 if wmem == 0 else -(-wmem // (16 * 1024)) * 16
-    return replace(tile, dmem_kib=min(_kib_for(dmem, 16), tile.dmem_kib),
-                   wmem_kib=min(wkib, tile.wmem_kib) if wkib else 16, wmem_kind="sram")
+    """``tile``'s pipeline with DMEM/WMEM of power-of-two sizes holding ``programs``
+    (at least 64 / 256 KiB) and WMEM as an SRAM the host can load."""
+    margin = 4 * tile.vlen // 8
+    dmem = max([0] + [len(p.dmem.rstrip(b"\0")) for p in programs]) + margin
+    wmem = max([0] + [len(p.wmem.rstrip(b"\0")) for p in programs]) + margin
+    return replace(tile, dmem_kib=_pow2_kib(dmem, SIM_DMEM_KIB),
+                   wmem_kib=_pow2_kib(wmem, SIM_WMEM_KIB), wmem_kind="sram")
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,15 @@ from .compiler.multitile import compile_group, run_group
 from .compiler.program import RunOutcome, TileProgram
 from .fidelity_iss import model_cycles, model_group_cycles, result_values
 from .golden_ops import check, reference
-from .rtl import RtlRun, rtl_mesh, run_on_rtl
+from .rtl import RtlRun, rtl_mesh, run_on_rtl, sim_tile
 
 __all__ = ["VerifyPoint", "scaled_op", "representative_points", "run_point", "verify_design",
            "summarize_points"]
 
-#: Kinds verified, in order of preference; the first of each family present is taken.
-FAMILIES = (("matmul",), ("attn_qk",), ("attn_av",), ("softmax",), ("rmsnorm", "layernorm"),
-            ("silu_mul", "gelu"), ("add",))
+#: Kinds verified (each family: the largest op of the first kind present; a full run
+#: takes every kind present).
+FAMILIES = (("matmul",), ("attn_qk",), ("attn_av",), ("softmax",), ("rmsnorm",), ("layernorm",),
+            ("silu_mul",), ("gelu",), ("add",), ("rope",))
 QUICK_FAMILIES = (("matmul",), ("softmax", "rmsnorm", "layernorm"))
 
 
@@ -134,30 +135,18 @@ def representative_points(design: Design, workload: str, *, quick: bool = False)
         tile = _work_tile(mesh.tile_classes[cls])
         sop = scaled_op(op, tile, share)
         points.append(VerifyPoint(f"{sop.kind}:{op.name}", sop, tile, cls, (1, 1),
-                                  share if op.kind in ("attn_qk", "attn_av") else 1))
+                                  share if op.kind in ("attn_qk", "attn_av") else 1,
+                                  mesh.flit_bits))
     gemm = next((p for p in points if p.op.kind == "matmul"), None)
     if gemm is not None and mesh.rows >= 2 and mesh.cols >= 2:
         op = replace(gemm.op, n=_down(2 * gemm.op.n, gemm.tile.lanes_fp16, 256))
         points.append(VerifyPoint(f"{op.kind}_2x2:{gemm.op.name}", op, gemm.tile,
-                                  gemm.tile_class, (2, 2), 1, min(mesh.flit_bits, 128)))
+                                  gemm.tile_class, (2, 2), 1, mesh.flit_bits))
     if not points:
         raise InputError(f"workload {model.name} has no op kind the RTL flow verifies")
-    return points[:3] if quick else points
-
-
-def _fit(tile: TileConfig, programs: list[TileProgram]) -> TileConfig:
-    """The smallest legal DMEM/WMEM holding ``programs`` (the pipeline is unchanged)."""
-    def kib(nbytes: int, lo: int, step_pow2: bool) -> int:
-        if step_pow2:
-            k = lo
-            while k * 1024 < nbytes:
-                k *= 2
-            return k
-        return max(lo, -(-nbytes // (16 * 1024)) * 16)
-    margin = 4 * tile.vlen // 8
-    d = max(len(p.dmem.rstrip(b"\0")) for p in programs) + margin
-    w = max(len(p.wmem.rstrip(b"\0")) for p in programs) + margin
-    return replace(tile, dmem_kib=kib(d, 16, True), wmem_kib=kib(w, 16, False), wmem_kind="sram")
+    if quick:   # one single-tile matmul, one row-wise op, the 2x2 matmul
+        points = points[:2] + points[-1:] if len(points) > 3 else points
+    return points
 
 
 def _compile(p: VerifyPoint, tile: TileConfig, seed: int) -> list[TileProgram]:
@@ -187,7 +176,8 @@ def run_point(p: VerifyPoint, *, seed: int = 0, cache_dir: Path | None = None,
     """Compile, run on the ISS and on the RTL, compare; one ``points`` entry."""
     say = progress or (lambda s: None)
     t0 = time.perf_counter()
-    tile = _fit(p.tile, _compile(p, p.tile, seed))
+    roomy = replace(p.tile, dmem_kib=512, wmem_kib=max(p.tile.wmem_kib, 4096), wmem_kind="sram")
+    tile = sim_tile(p.tile, _compile(p, roomy, seed))
     progs = _compile(p, tile, seed)
     rows, cols = p.group
     if p.tiles == 1:
