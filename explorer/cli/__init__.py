@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "explorer.cli.evaluate",
     "explorer.cli.explore",
     "explorer.cli.hwgen",
+    "explorer.cli.verify",
     "explorer.cli.flow",
 )
 
