@@ -26,7 +26,9 @@ import io
 import multiprocessing
 import os
 import re
+import signal
 import statistics
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -188,11 +190,26 @@ def run_campaign(spec: CampaignSpec, out: Path, *, jobs: int = 2, storage_url: s
     return results
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to SIGKILL this worker when the campaign
+    process dies (e.g. ``kill -9``). An orphaned worker would keep writing its run while a
+    ``--resume`` started meanwhile writes the same run."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:           # the parent died before prctl took effect
+            os._exit(1)
+
+
 def _run_local(jobs_list: list[RunJob], jobs: int, _address: str | None,
                on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                initializer=_die_with_parent) as pool:
         futures = {pool.submit(run_one, j): j for j in jobs_list}
         for fut in cf.as_completed(futures):
             row = fut.result()

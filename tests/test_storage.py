@@ -1,4 +1,5 @@
-"""Results database: schema round trip, run identity, and resume after SIGKILL."""
+"""Results database: schema round trip, run identity, and resume after SIGKILL
+(``explore`` and ``campaign``)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,64 @@ def _checkpoint_episode(db: Path) -> int:
         v = c.execute(sa.text("select checkpoint_episode from runs")).scalar_one()
     eng.dispose()
     return int(v)
+
+
+def _campaign(out: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "explorer", "campaign", "--problems", "smolvlm-256m=low-power",
+            "--nodes", "28nm", "--agents", "sa,ga", "--seeds", "3", "--budget", "600",
+            "--jobs", "2", "--out", str(out), *extra]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"PYTHONUNBUFFERED": "1"}, start_new_session=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_campaign_resume_after_sigkill_is_identical(tmp_path: Path) -> None:
+    """SIGKILL of the campaign process kills its workers too; nothing stored is lost and
+    ``--resume`` ends with the same databases, designs and summary as a clean campaign."""
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = _campaign(killed)
+    dbs = [killed / "runs" / f"smolvlm-256m_28nm_low-power_{a}_s3" / "results.sqlite"
+           for a in ("sa", "ga")]
+    deadline = time.monotonic() + 300
+    while max(_count(d) for d in dbs) < 250 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the campaign finished before it could be killed"
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    seen = [_count(d) for d in dbs]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers and not any(_alive(w) for w in workers), "workers outlived the campaign"
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+    stored = [_rows(d) if d.exists() else [] for d in dbs]
+    for rows, n in zip(stored, seen, strict=True):
+        assert n <= len(rows) < 600 and [r[0] for r in rows] == list(range(len(rows)))
+    assert not (killed / "summary.md").exists()
+
+    resumed = _campaign(killed, "--resume")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    reference = _campaign(clean)
+    _, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err
+    for db, rows in zip(dbs, stored, strict=True):
+        twin = clean / db.relative_to(killed)
+        after = _rows(db)
+        assert after[:len(rows)] == rows                           # old rows untouched
+        assert after == _rows(twin) and len(after) == 600
+        assert (db.parent / "design.json").read_bytes() == (twin.parent / "design.json").read_bytes()
+    assert (killed / "summary.csv").read_text() == (clean / "summary.csv").read_text()
