@@ -72,7 +72,8 @@ class EwPlan:
     Op arrays are ``[1, U]``; the passes of all ops are flattened into C columns
     (``[1, C]`` arrays, op by op): ``col_op`` their op, ``col_prev`` the column of the
     pass before (itself for a first pass), ``first`` the first column of each op,
-    ``later`` ``[C, U]`` sums the columns of passes after the first per op.
+    ``later`` ``[C, U]`` sums the columns of passes after the first per op. The gaps
+    before later passes are computed on those columns only (``lc``; ``*_lc`` arrays).
     """
 
     n_passes: np.ndarray
@@ -86,7 +87,13 @@ class EwPlan:
     col_prev: np.ndarray
     first: np.ndarray
     later: np.ndarray
-    gap: np.ndarray          # [8, 1, C] (see _GAPS; zero for first passes)
+    incidence: np.ndarray    # [C, U]: column c is a pass of op u
+    lc: np.ndarray           # [Lc] the columns of later passes
+    op_lc: np.ndarray        # their op, the column before, the column after (or itself)
+    prev_lc: np.ndarray
+    next_lc: np.ndarray
+    later_lc: np.ndarray     # [Lc, U] rows ``lc`` of ``later``
+    gap: np.ndarray          # [8, 1, Lc] (see _GAPS)
 
 
 def ew_plan(kinds: list[str]) -> EwPlan:
@@ -103,6 +110,11 @@ def ew_plan(kinds: list[str]) -> EwPlan:
     for col, (o, prev) in enumerate(zip(col_op, col_prev, strict=True)):
         later[col, o] = float(prev != col)
 
+    col_op, col_prev = np.array(col_op, np.int64), np.array(col_prev, np.int64)
+    first = np.array(first, np.int64)
+    lc = np.flatnonzero(col_prev != np.arange(len(pid)))
+    incidence = ((later > 0) | (np.arange(len(pid))[:, None] == first[None, :])).astype(float)
+
     def row(f) -> np.ndarray:
         return np.array([[float(f(k)) for k in kinds]])
 
@@ -112,9 +124,10 @@ def ew_plan(kinds: list[str]) -> EwPlan:
                   softmax=row(lambda k: k == "softmax").astype(bool),
                   per_block=row(lambda k: 2 if k == "rope" else 1),
                   prelude=row(lambda k: PRELUDE_INSTRS[k]),
-                  pid=np.array([pid], np.int64), col_op=np.array(col_op, np.int64),
-                  col_prev=np.array(col_prev, np.int64), first=np.array(first, np.int64),
-                  later=later, gap=np.array(gaps, float).reshape(-1, _N_GAP).T[:, None, :])
+                  pid=np.array([pid], np.int64), col_op=col_op, col_prev=col_prev, first=first,
+                  later=later, incidence=incidence, lc=lc, op_lc=col_op[lc], prev_lc=col_prev[lc],
+                  next_lc=np.minimum(lc + 1, len(pid) - 1), later_lc=later[lc],
+                  gap=np.array(gaps, float).reshape(-1, _N_GAP)[lc].T[:, None, :])
 
 
 def _ceil(a, b):
@@ -159,23 +172,24 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     V, MAC, B = C.VALU_LATENCY, C.MAC_LATENCY, C.BRANCH_PENALTY_CYCLES
     red = C.reduce_latency(t.vlen.astype(np.int64)).astype(float)
     single = (iw == 1).astype(float)
-    n_int = row_len.astype(np.int64)
-    np2 = ((n_int & (n_int - 1)) != 0).astype(float)[:, op]
+    n_int = row_len.astype(np.int64)[:, p.op_lc]
+    np2 = ((n_int & (n_int - 1)) != 0).astype(float)
     carry = carry_c[:, p.first]                                   # [E, U]
-    # Gap from the end of the pass before to the cycle this pass's first input is ready.
+    # Gap from the end of the pass before to the cycle this pass's first input is ready
+    # (later passes only, columns ``lc``).
     r_, conv, conv1, valu, valu2, hz, hoist, lm = p.gap
-    after_reduce = np.maximum(last_acc[:, p.col_prev] + MAC, -1) + red
-    shadow = np.maximum(_ceil(hz * setup + hoist + single, s) - red, 0)
+    setup_l = setup[:, p.lc]
+    after_reduce = np.maximum(last_acc[:, p.prev_lc] + MAC, -1) + red
+    shadow = np.maximum(_ceil(hz * setup_l + hoist + single, s) - red, 0)
     # Lane max: 3 VMAC ops per lane, a vmax per lane on the vector issue slots too, and
     # the next passes' setups + row bookkeeping interleaved (softmax: passes 1 and 2).
-    L = lanes[:, op]
-    nxt = np.minimum(np.arange(len(op)) + 1, len(op) - 1)
-    hook = setup + setup[:, nxt] + ROW_SCALARS
-    lane_max = np.maximum.reduce([3 * L, _ceil(4 * L - 1, t.vector_issue),
-                                  _ceil(4 * L - 1 + hook, iw)])
+    L = lanes[:, p.op_lc]
+    hook = setup_l + setup[:, p.next_lc] + ROW_SCALARS
+    lane_max = np.maximum(np.maximum(3 * L, _ceil(4 * L - 1, t.vector_issue)),
+                          _ceil(4 * L - 1 + hook, iw))
     gap = (r_ * after_reduce + conv + conv1 * (si == 1) + V * (valu + valu2 * np2) + hz * shadow
-           + lm * (V * carry_c[:, p.col_prev] + lane_max + LANE_MAX_TAIL - 1))
-    later = (gap - ext + length) @ p.later                        # [E, U]
+           + lm * (V * carry_c[:, p.prev_lc] + lane_max + LANE_MAX_TAIL - 1))
+    later = (gap - ext[:, p.lc] + length[:, p.lc]) @ p.later_lc   # [E, U]
     f = p.first
     head = np.maximum(_ceil(setup[:, f], s), 1)
     head = np.where(p.embed, np.maximum(head, C.LOAD_LATENCY + 1),
@@ -186,7 +200,7 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     # The ecall issues after the last instruction and counts one more (docs/isa.md).
     cycles = np.where(p.rowwise, start + rows * (row + 1 + B) - B + 1,
                       start + _ceil(setup[:, f], s) + length[:, f] + 2)
-    ones = (p.later > 0) | (np.arange(len(op))[:, None] == f[None, :])   # [C, U] incidence
+    ones = p.incidence
     instrs = ((n * n_ops + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
     mix = (np.moveaxis(F[..., len(PassTable.FIELDS):], -1, 0) * n) @ ones * rows
     return cycles, instrs, mix
