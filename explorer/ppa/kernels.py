@@ -222,6 +222,10 @@ class KernelPlan:
     int8: np.ndarray
     is_mm: np.ndarray
     gi: np.ndarray
+    g_is_mm: np.ndarray
+    g_lane_scale: np.ndarray   # lanes per vlen bit: 1/8 (int8) or 1/16 (fp16)
+    g_lane_bits: np.ndarray
+    w_lane_scale: np.ndarray
     g_attn: np.ndarray
     g_gemms: np.ndarray        # independent GEMMs (attention: sequences x KV heads)
     g_rows: np.ndarray
@@ -250,6 +254,7 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
     rows = np.maximum(np.where(attn, sh * m_, b_ * m_), 1)
     full, rem = rows // C.ACCS, rows % C.ACCS
     kw = kind[wi]
+    lane_scale = np.where(int8, 1 / 8, 1 / 16)
 
     def row(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a)
@@ -257,6 +262,8 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
 
     return KernelPlan(
         u=len(kind), int8=row(int8), is_mm=row(kind == KIND_INDEX["matmul"]), gi=gi,
+        g_is_mm=row(kind[gi] == KIND_INDEX["matmul"]), g_lane_scale=row(lane_scale[gi]),
+        g_lane_bits=row(np.where(int8[gi], 8, 16)), w_lane_scale=row(lane_scale[wi]),
         g_attn=row(attn), g_gemms=row(np.where(attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)),
         g_rows=row(rows), g_red=row(np.maximum(k[gi], 1)), g_cols=row(np.maximum(n[gi], 1)),
         g_full=row(full), g_rem=row(rem), g_r=np.stack([row(np.full_like(rem, C.ACCS)), row(rem)]),
@@ -273,17 +280,17 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
     (``[E, 1]``) select the network as the B-operand source. Returns ``[E, U]`` arrays.
     """
     shape = (t.vlen.shape[0], p.u)
-    lanes_all = np.where(p.int8, t.vlen / 8, t.vlen / 16)         # C.lanes_int8 / lanes_fp16
     out = {f: np.zeros(shape) for f in
            ("cycles", "bound", "instrs", "mac", "valu", "nl", "dmem", "wmem", "net")}
     gi, wi = p.gi, p.wi
     if gi.size:
-        lanes = lanes_all[:, gi]
-        src = np.where(p.is_mm[:, gi], np.where(weights_offchip, B_NET, B_WMEM),
+        # vlen / 8 or vlen / 16 (C.lanes_int8 / lanes_fp16), exactly: a power-of-two scale.
+        lanes = t.vlen * p.g_lane_scale
+        src = np.where(p.g_is_mm, np.where(weights_offchip, B_NET, B_WMEM),
                        np.where(kv_offchip, B_NET, B_DMEM))
         g = _gemm(t, p, lanes, src, n_tiles)
         mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), 1)
-        lane_bits = np.where(p.int8[:, gi], 8, 16)
+        lane_bits = p.g_lane_bits
         out["cycles"][:, gi] = g[0] * mult
         out["bound"][:, gi] = g[1]
         out["instrs"][:, gi] = g[2] * mult
@@ -292,7 +299,7 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
         out["wmem"][:, gi] = g[5] * mult * lanes * lane_bits
         out["net"][:, gi] = g[6] * mult * lanes * lane_bits
     if wi.size:
-        lanes = lanes_all[:, wi]
+        lanes = t.vlen * p.w_lane_scale
         e = _elementwise(t, p, lanes, n_tiles)
         out["cycles"][:, wi], out["bound"][:, wi], out["instrs"][:, wi] = e[0], e[1], e[2]
         out["mac"][:, wi] = e[3] * lanes

@@ -15,7 +15,7 @@ import ctypes
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache, reduce
 
 import numpy as np
 
@@ -147,9 +147,10 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     wmem_mm2 = (cnt * wmem_um2).sum(1) * 1e-6
     has_mem = batch.offchip_kind >= 0
     kind = np.maximum(batch.offchip_kind, 0)
+    mem_table = _offchip_table(tuple(offchip))
 
     def mem(attr: str) -> np.ndarray:
-        return np.where(has_mem, np.array([getattr(m, attr) for m in offchip])[kind], 0.0)
+        return np.where(has_mem, mem_table[attr][kind], 0.0)
 
     phy_mm2 = batch.channels * mem("phy_area_mm2_per_channel")
     ctrl_mm2 = (batch.channels * mem("controller_kgates_per_channel") * 1e3
@@ -188,7 +189,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     violations |= np.where(batch.clock_mhz > fmax * (1 + 1e-9), 32, 0)
     violations |= np.where((vdd < node.vdd_min_v - 1e-9) | (vdd > node.vdd_max_v + 1e-9), 64, 0)
     w_tile = stage_counts(tables.cum_weight_bytes, batch.stage_end) / np.maximum(batch.g_tiles, 1)
-    wmem_g = np.take_along_axis(batch.k_wmem_kib, batch.g_class, axis=1) * 1024.0
+    wmem_g = batch.k_wmem_kib[np.arange(d_n)[:, None], batch.g_class] * 1024.0
     violations |= np.where(~batch.weights_offchip & (active & (w_tile > wmem_g)).any(1), 4, 0)
     # On-die weight capacity per mm2 at the node: even the densest array (ROM) of the
     # design's WMEM kinds must hold all weights within one reticle.
@@ -226,14 +227,14 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
         sl = tables.phase_cols[name]
         phases[name] = phase_result(pt, sl, terms, ent, grp, counts[name], count_e[name],
                                     busy_all[..., sl], f_hz, dyn, hop_pj_bit, mem_pj_bit, static_mw)
-    power_mw = np.max(np.stack([p.power_mw for p in phases.values()]), axis=0)
+    power_mw = reduce(np.maximum, [p.power_mw for p in phases.values()])
     # The die's own power excludes the energy spent inside the off-chip memory devices.
-    die_mw = np.max(np.stack([p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9
-                              * p.tokens_per_s / np.maximum(tables.phases[n].tokens, 1)
-                              for n, p in phases.items()]), axis=0)
+    die_mw = reduce(np.maximum, [p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9
+                                 * p.tokens_per_s / max(tables.phases[n].tokens, 1)
+                                 for n, p in phases.items()])
     violations |= np.where(die_mw * 1e-3 / np.maximum(area_mm2, 1e-9)
                            > MAX_POWER_DENSITY_W_PER_MM2, 2, 0)
-    int8 = any(bool(pt.u_int8.any()) for pt in tables.phases.values())
+    int8 = bool(tables.u["any_int8"])
     lanes = C.lanes_int8(batch.k_vlen) if int8 else C.lanes_fp16(batch.k_vlen)
     return PPAResult(
         phases=phases, area_mm2=area_mm2,
@@ -245,6 +246,14 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
         offchip_bytes_per_s=offchip_bw, kv_offchip=kv_offchip, violations=violations,
         fmax_mhz=fmax,
     )
+
+
+@lru_cache(maxsize=16)
+def _offchip_table(offchip: tuple[OffchipMemory, ...]) -> dict[str, np.ndarray]:
+    """Each off-chip memory figure as an array over :data:`OFFCHIP_KINDS` (cached)."""
+    return {f: np.array([getattr(m, f) for m in offchip], float) for f in
+            ("gbytes_per_s_per_channel", "pj_per_bit", "phy_area_mm2_per_channel",
+             "controller_kgates_per_channel")}
 
 
 def _entries(batch: DesignBatch, bw_cycle: np.ndarray) -> Entries:

@@ -86,11 +86,11 @@ class WorkloadTables:
     params: int
     meta: Mapping[str, Mapping[str, object]]   # per phase: the OpGraph meta
 
-    @property
+    @cached_property
     def name_index(self) -> dict[str, int]:
         return {n: i for i, n in enumerate(self.op_names)}
 
-    @property
+    @cached_property
     def weight_bytes(self) -> int:
         return int(self.op_weight_bytes.sum())
 
@@ -102,6 +102,7 @@ class WorkloadTables:
         out = {f.name[2:]: np.concatenate([getattr(pt, f.name) for pt in self.phases.values()])
                for f in fields(PhaseTable) if f.name.startswith("u_")}
         out["cum_uid"] = np.concatenate([pt.cum_uid for pt in self.phases.values()], axis=1)
+        out["any_int8"] = np.array(bool(out["int8"].any()))
         return out
 
 
