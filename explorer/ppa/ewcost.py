@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import contract as C
 from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape
-from .ewtable import PASS_IDS, PassTable, pass_table
+from .ewtable import MAX_ISSUE, PASS_IDS, PassTable, pass_table
 
 __all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
            "ROWWISE", "LANE_MAX_TAIL", "ROW_SCALARS", "MAX_PASSES"]
@@ -144,18 +144,19 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     vi = (np.clip(t.vector_issue[:, 0], 1, MAX_VI) - 1).astype(np.int64)
     wp = (np.clip(t.vr_wp[:, 0], 1, MAX_WP) - 1).astype(np.int64)
     pid, op = p.pid, p.col_op                                     # [1, C], [C]
-    viwp = (vi * MAX_WP + wp)[:, None]
-    F = T.fields[pid, viwp]                                       # [E, C, field]
-    cyc, per, n_ops, period, reach, span, ext, last_acc, carry_c = (
-        F[..., j] for j in range(len(PassTable.FIELDS)))
+    cell = pid * (MAX_VI * MAX_WP) + (vi * MAX_WP + wp)[:, None]   # [E, C] schedule
+    F = np.take(T.fields, cell, axis=1)                           # [field, E, C]
+    cyc, per, n_ops, period, reach, span, ext, last_acc, carry_c = F[:len(PassTable.FIELDS)]
 
     iw, si = t.issue_width, t.scalar_issue                        # [E, 1]
     s = np.minimum(iw, si)
     blocks = _ceil(row_len, lanes * p.per_block)                  # [E, U]
     n = blocks[:, op]                                             # [E, C]
-    # Loop-body alignment, tabulated over the issue rates (an IndexError beyond them).
-    A = T.alignment[pid, viwp, (iw - 1).astype(np.int64), (si - 1).astype(np.int64)]
-    r, cap_last, cap_total = A[..., 0], A[..., 1], A[..., 2]
+    # Loop-body alignment, tabulated over the issue rates a validated tile can have.
+    if iw.max() > MAX_ISSUE:
+        raise ValueError(f"issue width above {MAX_ISSUE} (fetch is at most 16)")
+    rates = ((iw - 1) * MAX_ISSUE + si - 1).astype(np.int64)
+    r, cap_last, cap_total = np.take(T.alignment, cell * MAX_ISSUE * MAX_ISSUE + rates, axis=1)
     streams = T.streams[pid]
     u = unroll_factor((t.imem_kib / p.n_passes)[:, op], n_ops, n,
                       t.vlen / 8 * T.stride_vectors[pid], period, reach)
@@ -202,5 +203,5 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
                       start + _ceil(setup[:, f], s) + length[:, f] + 2)
     ones = p.incidence
     instrs = ((n * n_ops + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
-    mix = (np.moveaxis(F[..., len(PassTable.FIELDS):], -1, 0) * n) @ ones * rows
+    mix = (F[len(PassTable.FIELDS):] * n) @ ones * rows
     return cycles, instrs, mix

@@ -150,20 +150,22 @@ class PassTable:
 
     @cached_property
     def fields(self) -> np.ndarray:
-        """``[pass id, (vi - 1) * MAX_WP + wp - 1, field]``: one gather for them all
-        (:attr:`FIELDS`, then the four ``mix`` counts)."""
-        f = np.stack([getattr(self, n) for n in self.FIELDS] + list(self.mix), -1)
-        return f.reshape(f.shape[0], MAX_VI * MAX_WP, len(self.FIELDS) + 4)
+        """``[field, pass id * MAX_VI * MAX_WP + (vi - 1) * MAX_WP + wp - 1]``: one
+        ``np.take`` gathers them all, each field a contiguous array (:attr:`FIELDS`, then
+        the four ``mix`` counts)."""
+        f = np.stack([getattr(self, n) for n in self.FIELDS] + list(self.mix))
+        return f.reshape(len(f), -1)
 
     @cached_property
     def alignment(self) -> np.ndarray:
-        """``[pass id, (vi - 1) * MAX_WP + wp - 1, iw - 1, si - 1, 3]``: the loop-body
-        alignment ``(r, cap_last, cap_total)`` (:func:`~explorer.ppa.ewpass.window_alignment`)
-        at every issue width and scalar issue rate a tile can have (1..MAX_ISSUE)."""
+        """``[3, ((pass id * MAX_VI * MAX_WP + (vi - 1) * MAX_WP + wp - 1) * MAX_ISSUE
+        + iw - 1) * MAX_ISSUE + si - 1]``: the loop-body alignment ``(r, cap_last,
+        cap_total)`` (:func:`~explorer.ppa.ewpass.window_alignment`) at every issue width
+        and scalar issue rate a tile can have (1..MAX_ISSUE)."""
         rate = np.arange(1, MAX_ISSUE + 1, dtype=float)
         vu = self.vec_use.reshape(self.vec_use.shape[0], MAX_VI * MAX_WP, 1, 1, -1)
         r, cap_last, cap_total = window_alignment(vu, rate[:, None], rate[None, :])
-        return np.stack([r, cap_last, cap_total], -1).astype(float)
+        return np.stack([r, cap_last, cap_total]).astype(float).reshape(3, -1)
 
 
 @lru_cache(maxsize=1)
