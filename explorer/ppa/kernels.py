@@ -279,33 +279,25 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
     Tile arrays and ``n_tiles`` are ``[E, 1]``; ``weights_offchip`` / ``kv_offchip``
     (``[E, 1]``) select the network as the B-operand source. Returns ``[E, U]`` arrays.
     """
-    shape = (t.vlen.shape[0], p.u)
-    out = {f: np.zeros(shape) for f in
-           ("cycles", "bound", "instrs", "mac", "valu", "nl", "dmem", "wmem", "net")}
+    # One [field, E, U] array; GEMM-like ops fill fields 0-6, element-wise ones 0-4, 7, 8.
+    out = np.zeros((9, t.vlen.shape[0], p.u))
     gi, wi = p.gi, p.wi
     if gi.size:
         # vlen / 8 or vlen / 16 (C.lanes_int8 / lanes_fp16), exactly: a power-of-two scale.
         lanes = t.vlen * p.g_lane_scale
         src = np.where(p.g_is_mm, np.where(weights_offchip, B_NET, B_WMEM),
                        np.where(kv_offchip, B_NET, B_DMEM))
-        g = _gemm(t, p, lanes, src, n_tiles)
+        cycles, code, instrs, mac, dmem, wmem, net = _gemm(t, p, lanes, src, n_tiles)
         mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), 1)
-        lane_bits = p.g_lane_bits
-        out["cycles"][:, gi] = g[0] * mult
-        out["bound"][:, gi] = g[1]
-        out["instrs"][:, gi] = g[2] * mult
-        out["mac"][:, gi] = g[3] * mult * lanes
-        out["dmem"][:, gi] = g[4] * mult * t.vlen
-        out["wmem"][:, gi] = g[5] * mult * lanes * lane_bits
-        out["net"][:, gi] = g[6] * mult * lanes * lane_bits
+        bits = lanes * p.g_lane_bits
+        out[:7, :, gi] = np.stack(np.broadcast_arrays(
+            cycles * mult, code, instrs * mult, mac * mult * lanes, dmem * mult * t.vlen,
+            wmem * mult * bits, net * mult * bits))
     if wi.size:
         lanes = t.vlen * p.w_lane_scale
-        e = _elementwise(t, p, lanes, n_tiles)
-        out["cycles"][:, wi], out["bound"][:, wi], out["instrs"][:, wi] = e[0], e[1], e[2]
-        out["mac"][:, wi] = e[3] * lanes
-        out["valu"][:, wi] = e[4] * lanes
-        out["nl"][:, wi] = e[5] * lanes
-        out["dmem"][:, wi] = e[6] * t.vlen
-    return OpCost(cycles=out["cycles"], bound=out["bound"], instrs=out["instrs"],
-                  mac_lane_ops=out["mac"], valu_lane_ops=out["valu"], nl_lane_ops=out["nl"],
-                  dmem_bits=out["dmem"], wmem_bits=out["wmem"], net_bits=out["net"])
+        cycles, code, instrs, mac, valu, nl, dmem = _elementwise(t, p, lanes, n_tiles)
+        out[:5, :, wi] = np.stack(np.broadcast_arrays(cycles, code, instrs, mac * lanes, dmem * t.vlen))
+        out[7:, :, wi] = np.stack([valu * lanes, nl * lanes])
+    return OpCost(cycles=out[0], bound=out[1], instrs=out[2], mac_lane_ops=out[3],
+                  valu_lane_ops=out[7], nl_lane_ops=out[8], dmem_bits=out[4], wmem_bits=out[5],
+                  net_bits=out[6])
