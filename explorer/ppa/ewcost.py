@@ -94,6 +94,9 @@ class EwPlan:
     next_lc: np.ndarray
     later_lc: np.ndarray     # [Lc, U] rows ``lc`` of ``later``
     gap: np.ndarray          # [8, 1, Lc] (see _GAPS)
+    n_passes_c: np.ndarray   # [1, C] per column: its op's passes, its pass's streams and
+    streams: np.ndarray      # stride in vectors per block
+    stride_vectors: np.ndarray
 
 
 def ew_plan(kinds: list[str]) -> EwPlan:
@@ -111,6 +114,7 @@ def ew_plan(kinds: list[str]) -> EwPlan:
         later[col, o] = float(prev != col)
 
     col_op, col_prev = np.array(col_op, np.int64), np.array(col_prev, np.int64)
+    T, pid_a = pass_table(), np.array([pid], np.int64)
     first = np.array(first, np.int64)
     lc = np.flatnonzero(col_prev != np.arange(len(pid)))
     incidence = ((later > 0) | (np.arange(len(pid))[:, None] == first[None, :])).astype(float)
@@ -127,7 +131,9 @@ def ew_plan(kinds: list[str]) -> EwPlan:
                   pid=np.array([pid], np.int64), col_op=col_op, col_prev=col_prev, first=first,
                   later=later, incidence=incidence, lc=lc, op_lc=col_op[lc], prev_lc=col_prev[lc],
                   next_lc=np.minimum(lc + 1, len(pid) - 1), later_lc=later[lc],
-                  gap=np.array(gaps, float).reshape(-1, _N_GAP)[lc].T[:, None, :])
+                  gap=np.array(gaps, float).reshape(-1, _N_GAP)[lc].T[:, None, :],
+                  n_passes_c=np.array([[float(len(PASSES[kinds[o]])) for o in col_op]]),
+                  streams=T.streams[pid_a], stride_vectors=T.stride_vectors[pid_a])
 
 
 def _ceil(a, b):
@@ -157,15 +163,15 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
         raise ValueError(f"issue width above {MAX_ISSUE} (fetch is at most 16)")
     rates = ((iw - 1) * MAX_ISSUE + si - 1).astype(np.int64)
     r, cap_last, cap_total = np.take(T.alignment, cell * MAX_ISSUE * MAX_ISSUE + rates, axis=1)
-    streams = T.streams[pid]
-    u = unroll_factor((t.imem_kib / p.n_passes)[:, op], n_ops, n,
-                      t.vlen / 8 * T.stride_vectors[pid], period, reach)
+    streams = p.streams
+    u = unroll_factor(t.imem_kib / p.n_passes_c, n_ops, n, t.vlen / 8 * p.stride_vectors,
+                      period, reach)
     _, _, n_it = loop_shape(n, u, cyc, per, span, r)
     n_it = np.where(n_it >= 2, n_it, 0)
     extra = loop_extra(u, cap_total, cap_last, streams, s)
     last = T.lengths.shape[-1] - 1
     k = np.ceil(np.maximum(n - last, 0) / per)              # run_length, gathered in place
-    length = T.lengths[pid, vi[:, None], wp[:, None], (n - k * per).astype(np.int64)] + k * cyc
+    length = np.take(T.lengths, cell * (last + 1) + (n - k * per).astype(np.int64)) + k * cyc
     length = np.where(n_it > 0, length + n_it * (extra + C.BRANCH_PENALTY_CYCLES)
                       - C.BRANCH_PENALTY_CYCLES, length)
     setup = streams + (n_it > 0)
@@ -192,7 +198,8 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
            + lm * (V * carry_c[:, p.prev_lc] + lane_max + LANE_MAX_TAIL - 1))
     later = (gap - ext[:, p.lc] + length[:, p.lc]) @ p.later_lc   # [E, U]
     f = p.first
-    head = np.maximum(_ceil(setup[:, f], s), 1)
+    setup_f = _ceil(setup[:, f], s)
+    head = np.maximum(setup_f, 1)
     head = np.where(p.embed, np.maximum(head, C.LOAD_LATENCY + 1),
                     np.where(p.softmax, np.maximum(head, carry), head))
     tail = np.where(p.embed, _ceil(ROW_SCALARS + 1, s) - 1, single - 1)
@@ -200,7 +207,7 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     start = 2 + _ceil(p.prelude, si)            # cycle 2: first issue; then the prelude
     # The ecall issues after the last instruction and counts one more (docs/isa.md).
     cycles = np.where(p.rowwise, start + rows * (row + 1 + B) - B + 1,
-                      start + _ceil(setup[:, f], s) + length[:, f] + 2)
+                      start + setup_f + length[:, f] + 2)
     ones = p.incidence
     instrs = ((n * n_ops + n_it * (streams + 1)) @ ones) * rows + p.prelude + rows * 12
     mix = (F[len(PassTable.FIELDS):] * n) @ ones * rows
