@@ -233,6 +233,8 @@ def run_on_rtl(build: RtlBuild, programs: Sequence[TileProgram], *,
                                      "PYTHONPATH": _pythonpath()},
                           log_file=tmp / "sim.log")
         _, failed = get_results(xml)
+        if keep and (tmp / "out.json").exists():
+            shutil.copy(tmp / "out.json", build.build_dir / "last_out.json")
         if failed or not (tmp / "out.json").exists():
             log = (tmp / "sim.log").read_text()[-3000:] if (tmp / "sim.log").exists() else ""
             if keep:

@@ -88,11 +88,22 @@ async def run_job(dut):
     packets: list = []
     state = {"flit_bits": flit_bits, "event": Event()}
     cocotb.start_soon(_collect(dut, packets, state))
-    stages = []
+    stages: list = []
+    try:
+        await _stages(dut, job, packets, state, stages, max_wait)
+    finally:
+        result = {"packets": packets, "stages": stages, "cycles": _cycle() - c0,
+                  "seconds": time.perf_counter() - t0}
+        with open(os.environ["L2S_TB_OUT"], "w") as f:
+            json.dump(result, f)
+
+
+async def _stages(dut, job, packets, state, stages, max_wait) -> None:
+    flit_bits = job["flit_bits"]
     for stage in job["stages"]:
         s0 = time.perf_counter()
+        want = len(packets) + stage.get("expect", 0)    # replies may come during the send
         accepted = await _send(dut, stage["flits"], flit_bits)
-        want = len(packets) + stage.get("expect", 0)
         deadline = _cycle() + max_wait
         while len(packets) < want:
             state["event"].clear()
@@ -103,7 +114,3 @@ async def run_job(dut):
                                    f"after {max_wait} cycles")
         stages.append({"name": stage.get("name"), "accepted": accepted, "end_cycle": _cycle(),
                        "seconds": time.perf_counter() - s0})
-    result = {"packets": packets, "stages": stages, "cycles": _cycle() - c0,
-              "seconds": time.perf_counter() - t0}
-    with open(os.environ["L2S_TB_OUT"], "w") as f:
-        json.dump(result, f)
