@@ -19,9 +19,12 @@
 
 Identifiability: five features of the model (FP16/INT8 MAC lanes, VALU lanes, reduction
 adders, vector-register bits) are all proportional to ``vlen``, so no set of tile
-configurations can tell them apart. They are fitted as one group that scales their
-initial estimates (area_model.json) by one common factor; the split inside the group
-keeps the estimates' proportions. Every other feature gets its own coefficient.
+configurations could tell them apart by a fit. hwgen synthesises each shared arithmetic
+unit once and places it per lane, so the four lane features take their coefficients
+directly from the units' Yosys figures (:data:`LANE_UNITS`, instance counts checked
+against the features); ``vreg_bits`` then carries the rest of the vlen-proportional logic
+(registers, their read/write multiplexers, operand and pipeline registers), and it and
+the remaining features are fitted by nonnegative least squares.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +46,9 @@ from explorer.design import Design, MeshConfig, TileConfig
 from explorer.ppa import area as A
 from explorer.tech import NODE_NAMES, load_node
 
-__all__ = ["CONFIGS", "VLEN_GROUP", "POINTS_PATH", "MODEL_PATH", "NODES", "AreaPoint",
-           "nnls", "prior_coefficients", "points_digest", "features_of", "load_points", "collect_points", "synth_point", "fit",
+__all__ = ["CONFIGS", "LANE_UNITS", "LANE_FEATURES", "POINTS_PATH", "MODEL_PATH", "NODES", "AreaPoint",
+           "nnls", "prior_coefficients", "points_digest", "features_of", "load_points",
+           "collect_points", "synth_point", "lane_unit_coefficients", "fit",
            "evaluate", "summary", "refit", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +56,17 @@ POINTS_PATH = ROOT / "sim" / "area_points.json"
 MODEL_PATH = ROOT / "explorer" / "ppa" / "area_model.json"
 NODES = tuple(NODE_NAMES)
 #: Features proportional to vlen (not separable by tile configuration): fitted as a group.
-VLEN_GROUP = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders", "vreg_bits")
+#: Shared arithmetic units placed per lane (hwgen.library) -> the model features whose sum
+#: is their instance count (checked per point): the FP32 adder serves the FP16 lane's
+#: accumulate and the reduction tree's nodes.
+LANE_UNITS: dict[str, tuple[str, ...]] = {
+    "l2s_fp16_mul_fp32": ("lanes_fp16",), "l2s_fp32_to_fp16": ("lanes_fp16",),
+    "l2s_fp32_add": ("lanes_fp16", "reduce_adders"),
+    "l2s_int8_mac": ("lanes_int8",), "l2s_int32_to_int8_sat": ("lanes_int8",),
+    **{f"l2s_fp16_{op}": ("valu_lanes",) for op in ("add", "mul", "max", "exp", "rcp", "rsqrt")},
+}
+#: Features whose coefficients are the measured units (the others are fitted).
+LANE_FEATURES = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders")
 _BITS_PER_KIB = 8 * 1024
 
 
@@ -97,6 +111,8 @@ class AreaPoint:
     sram_bits: int
     rom_bits: int
     provenance: dict
+    #: shared modules (per-lane arithmetic units, decoders): instances and figures of one
+    units: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -106,13 +122,13 @@ class AreaPoint:
         return {"key": self.key, "tile": self.tile.to_dict(), "flit_bits": self.flit_bits,
                 "nand2_eq": self.nand2_eq, "flip_flops": self.flip_flops, "cells": self.cells,
                 "sram_bits": self.sram_bits, "rom_bits": self.rom_bits,
-                "provenance": self.provenance}
+                "units": self.units, "provenance": self.provenance}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AreaPoint:
         return cls(TileConfig.from_dict(d["tile"]), int(d["flit_bits"]), float(d["nand2_eq"]),
                    int(d["flip_flops"]), int(d["cells"]), int(d["sram_bits"]),
-                   int(d["rom_bits"]), dict(d["provenance"]))
+                   int(d["rom_bits"]), dict(d["provenance"]), dict(d.get("units", {})))
 
 
 # --- nonnegative least squares ----------------------------------------------------------
@@ -212,8 +228,12 @@ def synth_point(tile: TileConfig, flit_bits: int, *, cache_dir: Path | None = No
             "hwgen_src_sha256": _hwgen_digest(), "flow_version": FLOW_VERSION,
             "flow": report["flow"], "seconds": stats["seconds"], "cached": stats["cached"],
             "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    units = {name: {"instances": int(n), "nand2_eq": float(report["modules"][name]["nand2_eq"]),
+                    "flip_flops": int(report["modules"][name]["flip_flops"])}
+             for name, n in sorted(entry.get("instances", {}).items())
+             if name in report.get("modules", {})}
     return AreaPoint(tile, flit_bits, float(stats["nand2_eq"]), int(stats["flip_flops"]),
-                     int(stats["cells"]), sram, rom, prov)
+                     int(stats["cells"]), sram, rom, prov, units)
 
 
 def _save(points: Sequence[AreaPoint], path: Path) -> None:
@@ -244,27 +264,49 @@ def collect_points(configs: Sequence[tuple[TileConfig, int]] = CONFIGS, *,
 # --- fit and evaluation -----------------------------------------------------------------
 
 
-def _design_matrix(x: np.ndarray, prior: dict[str, float]) -> tuple[np.ndarray, list[str]]:
-    """Columns: the vlen group (prior-weighted sum) and every other feature."""
+def lane_unit_coefficients(points: Sequence[AreaPoint]) -> dict[str, dict[str, float]]:
+    """Per-lane feature coefficients measured directly: the Yosys figures of the shared
+    arithmetic units each lane instantiates (:data:`LANE_UNITS`).
+
+    Raises ValueError when a point's instance counts do not equal the features the table
+    maps them to, or when a unit's figures differ between points (the RTL changed)."""
+    x = features_of([p.tile for p in points], [p.flit_bits for p in points])
     idx = {f: i for i, f in enumerate(A.AREA_FEATURES)}
-    group = sum(prior[f] * x[:, idx[f]] for f in VLEN_GROUP)
-    rest = [f for f in A.AREA_FEATURES if f not in VLEN_GROUP]
-    return np.column_stack([group, *(x[:, idx[f]] for f in rest)]), ["vlen_group", *rest]
+    seen: dict[str, tuple[float, int]] = {}
+    for p, row in zip(points, x, strict=True):
+        names = {n for n in p.units if n in LANE_UNITS}
+        if names != set(LANE_UNITS):
+            raise ValueError(f"{p.key}: lane units {sorted(names)} are not {sorted(LANE_UNITS)}")
+        for name, feats in LANE_UNITS.items():
+            u = p.units[name]
+            want = sum(row[idx[f]] for f in feats)
+            if u["instances"] != want:
+                raise ValueError(f"{p.key}: {u['instances']} instances of {name}, the model's "
+                                 f"{' + '.join(feats)} = {want:g}")
+            fig = (u["nand2_eq"], u["flip_flops"])
+            if seen.setdefault(name, fig) != fig:
+                raise ValueError(f"{name} has different figures in different points")
+    coef = {part: dict.fromkeys(LANE_FEATURES, 0.0) for part in ("nand2", "flops")}
+    for name, feats in LANE_UNITS.items():
+        for f in feats:
+            coef["nand2"][f] += seen[name][0]
+            coef["flops"][f] += seen[name][1]
+    return coef
 
 
-def _fit_part(x: np.ndarray, y: np.ndarray, prior: dict[str, float]) -> dict[str, float]:
-    """Nonnegative fit minimising the relative squared error (weights 1/y, so small and
-    large tiles count alike); columns scaled to unit norm for conditioning."""
-    m, names = _design_matrix(x, prior)
+def _fit_rest(x: np.ndarray, y: np.ndarray, lane: dict[str, float]) -> dict[str, float]:
+    """Nonnegative fit of what the lane units leave (y - lane part) over the other
+    features, minimising the relative squared error of the whole tile (weights 1/y, so
+    small and large tiles count alike); columns scaled to unit norm for conditioning."""
+    idx = {f: i for i, f in enumerate(A.AREA_FEATURES)}
+    rest = [f for f in A.AREA_FEATURES if f not in LANE_FEATURES]
+    y_rest = y - sum(lane[f] * x[:, idx[f]] for f in LANE_FEATURES)
     w = 1.0 / y
-    mw = m * w[:, None]
-    norm = np.linalg.norm(mw, axis=0)
+    m = x[:, [idx[f] for f in rest]] * w[:, None]
+    norm = np.linalg.norm(m, axis=0)
     norm[norm == 0] = 1.0
-    beta = nnls(mw / norm, y * w) / norm
-    coef = dict(zip(names[1:], beta[1:], strict=True))
-    for f in VLEN_GROUP:
-        coef[f] = beta[0] * prior[f]
-    return {f: float(coef[f]) for f in A.AREA_FEATURES}
+    beta = nnls(m / norm, y_rest * w) / norm
+    return {**lane, **{f: float(b) for f, b in zip(rest, beta, strict=True)}}
 
 
 def prior_coefficients(model_path: Path = MODEL_PATH) -> dict[str, Any]:
@@ -274,17 +316,17 @@ def prior_coefficients(model_path: Path = MODEL_PATH) -> dict[str, Any]:
     return model.get("prior") or {k: model[k] for k in ("nand2", "flops", "provenance")}
 
 
-def fit(points: Sequence[AreaPoint], prior: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Fitted ``{"nand2": {feature: coeff}, "flops": {...}}``; the vlen group keeps the
-    proportions of ``prior`` (default: the initial estimates of area_model.json, or of the
-    file's ``prior`` block once it has been refit)."""
+def fit(points: Sequence[AreaPoint]) -> dict[str, dict[str, float]]:
+    """Fitted ``{"nand2": {feature: coeff}, "flops": {...}}``: the lane features from the
+    measured units, the others by nonnegative least squares (module docstring)."""
     if len(points) < 12:
         raise ValueError(f"the fit needs at least 12 points, not {len(points)}")
-    prior = prior_coefficients() if prior is None else prior
+    lane = lane_unit_coefficients(points)
     x = features_of([p.tile for p in points], [p.flit_bits for p in points])
-    return {"nand2": _fit_part(x, np.array([p.nand2_eq for p in points]), prior["nand2"]),
-            "flops": _fit_part(x, np.array([float(p.flip_flops) for p in points]),
-                               prior["flops"])}
+    coef = {"nand2": _fit_rest(x, np.array([p.nand2_eq for p in points]), lane["nand2"]),
+            "flops": _fit_rest(x, np.array([float(p.flip_flops) for p in points]),
+                               lane["flops"])}
+    return {part: {f: c[f] for f in A.AREA_FEATURES} for part, c in coef.items()}
 
 
 def _r2(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -344,17 +386,18 @@ def points_digest(path: Path = POINTS_PATH) -> str:
 def refit(path: Path = POINTS_PATH, model_path: Path = MODEL_PATH,
           command: str = "python -m sim.area_fit --refit") -> dict[str, Any]:
     """Fit and write the coefficients into ``model_path`` with their provenance; the
-    initial estimates stay in the file's ``prior`` block (the vlen group's proportions)."""
+    initial estimates stay in the file's ``prior`` block."""
     points = load_points(path)
     model = json.loads(model_path.read_text())
     prior = prior_coefficients(model_path)
-    coeffs = fit(points, prior)
+    coeffs = fit(points)
     ev = evaluate(points, coeffs)
     model["_about"] = ("Tile logic size as a linear model in NAND2-equivalents (and "
                        "flip-flops) over features of the tile configuration, fitted by "
                        "sim/area_fit.py to Yosys generic synthesis of the generated RTL "
-                       "(sim/area_points.json); 'prior' holds the initial estimates, whose "
-                       "proportions split the vlen-proportional group (docs/area.md).")
+                       "(sim/area_points.json): the per-lane features are the measured "
+                       "arithmetic units, the rest a nonnegative least-squares fit; 'prior' "
+                       "holds the initial estimates (docs/area.md).")
     model["provenance"] = {
         "source": "nonnegative least-squares fit to Yosys NAND2-equivalents",
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"), "command": command,
@@ -362,7 +405,8 @@ def refit(path: Path = POINTS_PATH, model_path: Path = MODEL_PATH,
         "n_points": len(points), "r2_nand2": round(ev["logic"]["r2"], 6),
         "r2_flops": round(ev["flops"]["r2"], 6),
         "max_rel_err_nand2": round(ev["logic"]["max_rel_err"], 6),
-        "vlen_group": list(VLEN_GROUP),
+        "measured_units": {f: [n for n, fs in LANE_UNITS.items() if f in fs]
+                           for f in LANE_FEATURES},
         "notes": prior["provenance"].get("notes", {})}
     model["prior"] = prior
     model["nand2"] = {f: round(v, 4) for f, v in coeffs["nand2"].items()}

@@ -38,30 +38,50 @@ def test_nnls_matches_brute_force(seed):
     np.testing.assert_allclose(F.nnls(a, b), _brute_nnls(a, b), atol=1e-9)
 
 
-def test_fit_recovers_known_coefficients():
-    """Synthetic points from known nonnegative coefficients (the vlen group in the prior's
-    proportions) come back exactly."""
-    prior = F.prior_coefficients()
-    rng = np.random.default_rng(1)
-    truth = {f: float(rng.uniform(10, 1000)) for f in A.AREA_FEATURES}
-    for f in F.VLEN_GROUP:
-        truth[f] = 1.7 * prior["nand2"][f]
-    truth["xr_wp"] = 0.0
-    tiles = [t for t, _ in F.CONFIGS]
-    flits = [f for _, f in F.CONFIGS]
+def _synthetic_points(truth_rest: dict[str, float], unit_nand2: dict[str, float]):
+    """Points of CONFIGS whose Yosys figures follow known coefficients exactly."""
+    tiles, flits = [t for t, _ in F.CONFIGS], [f for _, f in F.CONFIGS]
     x = F.features_of(tiles, flits)
-    y = x @ np.array([truth[f] for f in A.AREA_FEATURES])
-    pts = [F.AreaPoint(t, fl, float(v), int(v / 40), 0, *F._memory_bits(t), {})
-           for t, fl, v in zip(tiles, flits, y, strict=True)]
-    got = F.fit(pts, prior)["nand2"]
-    for f in A.AREA_FEATURES:
+    idx = {f: i for i, f in enumerate(A.AREA_FEATURES)}
+    pts = []
+    for t, fl, row in zip(tiles, flits, x, strict=True):
+        units = {n: {"instances": int(sum(row[idx[f]] for f in fs)), "nand2_eq": unit_nand2[n],
+                     "flip_flops": 0} for n, fs in F.LANE_UNITS.items()}
+        y = sum(u["instances"] * u["nand2_eq"] for u in units.values())
+        y += sum(c * row[idx[f]] for f, c in truth_rest.items())
+        pts.append(F.AreaPoint(t, fl, float(y), int(y / 40), 0, *F._memory_bits(t), {}, units))
+    return pts
+
+
+def test_fit_recovers_known_coefficients():
+    """Synthetic points from known nonnegative coefficients come back exactly: the lane
+    features as the sums of their units, the rest by the NNLS fit (one coefficient 0)."""
+    rng = np.random.default_rng(1)
+    rest = [f for f in A.AREA_FEATURES if f not in F.LANE_FEATURES]
+    truth = {f: float(rng.uniform(10, 1000)) for f in rest}
+    truth["xr_wp"] = 0.0
+    units = {n: float(rng.uniform(300, 5000)) for n in F.LANE_UNITS}
+    got = F.fit(_synthetic_points(truth, units))["nand2"]
+    for f in rest:
         assert got[f] == pytest.approx(truth[f], rel=1e-6, abs=1e-6), f
+    assert got["valu_lanes"] == pytest.approx(sum(units[f"l2s_fp16_{op}"] for op in
+                                                  ("add", "mul", "max", "exp", "rcp", "rsqrt")))
+    assert got["reduce_adders"] == pytest.approx(units["l2s_fp32_add"])
+    assert got["lanes_fp16"] == pytest.approx(units["l2s_fp32_add"] + units["l2s_fp16_mul_fp32"]
+                                              + units["l2s_fp32_to_fp16"])
+
+
+def test_fit_rejects_wrong_instance_counts():
+    pts = _synthetic_points({"const": 1000.0}, dict.fromkeys(F.LANE_UNITS, 100.0))
+    pts[3].units["l2s_int8_mac"]["instances"] += 1
+    with pytest.raises(ValueError, match=r"instances of l2s_int8_mac, the model's lanes_int8"):
+        F.fit(pts)
 
 
 def test_configs_identify_every_coefficient():
     x = F.features_of([t for t, _ in F.CONFIGS], [f for _, f in F.CONFIGS])
-    m, names = F._design_matrix(x, F.prior_coefficients()["nand2"])
-    assert np.linalg.matrix_rank(m[:12]) == len(names)
+    rest = [i for i, f in enumerate(A.AREA_FEATURES) if f not in F.LANE_FEATURES]
+    assert np.linalg.matrix_rank(x[:12, rest]) == len(rest)
 
 
 def _points_or_skip():
