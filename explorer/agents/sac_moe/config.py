@@ -88,16 +88,19 @@ class SacMoeConfig:
     target_entropy_continuous: float = -1.0
     """Target entropy per continuous dimension; the SAC default −dim(A) (the paper's −30
     for 30 dimensions) is −1 per dimension."""
-    target_entropy_continuous_end: float | None = None
+    target_entropy_continuous_end: float | None = -2.0
     """If set (and the budget is known), the per-dimension continuous target moves linearly
-    to this value over the budget's episodes."""
+    to this value over the budget's episodes (−2: pre-tanh σ ≈ 0.03 at the end, the
+    continuous counterpart of the discrete schedule below)."""
     target_entropy_discrete_ratio: float = 0.5
     """Target entropy of the discrete part as a fraction of its maximum, Σ_i log(#allowed_i)
     under the state's mask (SAC-Discrete uses 0.98; lower exploits sooner)."""
-    target_entropy_discrete_ratio_end: float | None = None
+    target_entropy_discrete_ratio_end: float | None = 0.1
     """If set (and the run's budget is known), the ratio moves linearly from
     ``target_entropy_discrete_ratio`` to this value over the budget's episodes: explore
-    first, exploit at the end, like an annealing schedule."""
+    first, exploit at the end, like an annealing schedule. With a fixed 0.5 the policy's
+    mean reward plateaued while its best design stalled below the GA's (``docs/sac_moe.md``
+    §5); a search with a fixed budget should end concentrated on its best region."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip of actor and critic updates (paper: "clip [−1, 1]")."""
 
