@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["STAGES", "FlowConfig", "FlowObserver", "StageRecord", "FlowResult", "run_flow",
+__all__ = ["STAGES", "FlowConfig", "check_flow", "check_agent", "FlowObserver", "StageRecord", "FlowResult", "run_flow",
            "read_flow_json", "DEFAULT_AGENT", "DEFAULT_BUDGET", "FLOW_SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
@@ -194,8 +196,13 @@ class _Flow:
             known = {k: r[k] for k in StageRecord.__dataclass_fields__ if k in r}
             self.records[s] = StageRecord(**known)
         self.t0 = time.monotonic()
+        self.lock = threading.Lock()       # synth and verify may finish concurrently
 
     def save(self) -> None:
+        with self.lock:
+            self._save()
+
+    def _save(self) -> None:
         doc = {"schema_version": FLOW_SCHEMA_VERSION,
                "config": asdict(self.config) | {"hyperparams": dict(self.config.hyperparams)},
                "explore_identity": self.config.explore_identity(),
@@ -310,7 +317,8 @@ def _synth(fl: _Flow) -> str:
 
     d = _design(fl.out)
     try:
-        report = synth_design(d, jobs=fl.config.jobs, submesh=True,
+        # A 1x1 mesh's 2x2 window is the tile itself, already checked: skip the composition.
+        report = synth_design(d, jobs=fl.config.jobs, submesh=d.mesh.n_tiles > 1,
                               progress=lambda msg: fl.obs.stage_progress("synth", None, msg))
     except SynthError as e:
         raise _StageFailed(f"synthesis check failed: {e}") from None
@@ -348,6 +356,31 @@ def _report(fl: _Flow) -> str:
     return f"{path.name}, {path.stat().st_size / 1024:.0f} KiB"
 
 
+def check_flow(config: FlowConfig, out: str | Path, *, resume: bool = False) -> None:
+    """Raise :class:`InputError` for anything :func:`run_flow` would reject as bad input
+    (unknown workload or node, unsupported op, ``out`` holding another run); writes nothing."""
+    from .ppa.problem import Problem
+
+    problem = Problem(workload=config.workload, node=config.node, seq_len=config.seq_len,
+                      batch=config.batch, kv_len=config.kv_len)
+    problem.tech, problem.tables  # noqa: B018  (unknown names fail here, before any output)
+    check_agent(config.run_config(), problem)
+    _check_out(Path(out), config, resume)
+
+
+def check_agent(config, problem) -> None:
+    """Construct the search agent once so an unknown or mistyped ``--hp`` is an InputError
+    before anything is drawn or written (``run_search`` builds its own)."""
+    from .agents.base import make_agent
+    from .env import AsicDesignEnv
+
+    env = AsicDesignEnv(problem=problem, mode=config.mode)
+    try:
+        make_agent(config.agent, env, config.seed, budget=config.budget, **config.hyperparams)
+    except TypeError as e:
+        raise InputError(f"agent {config.agent}: {e}") from None
+
+
 def run_flow(config: FlowConfig, out: str | Path, *, resume: bool = False,
              observer: FlowObserver | None = None) -> FlowResult:
     """Run the flow of ``config`` into run directory ``out``; see the module docstring.
@@ -357,13 +390,8 @@ def run_flow(config: FlowConfig, out: str | Path, *, resume: bool = False,
     (synthesis check, simulation) is recorded as failed in ``flow.json``; the stages that
     need its output are not run, the others and the report still are.
     """
-    from .ppa.problem import Problem
-
     out = Path(out)
-    problem = Problem(workload=config.workload, node=config.node, seq_len=config.seq_len,
-                      batch=config.batch, kv_len=config.kv_len)
-    problem.tech, problem.tables  # noqa: B018  (unknown names fail here, before any output)
-    _check_out(out, config, resume)
+    check_flow(config, out, resume=resume)
     # Our own earlier invocation (same settings, checked above): continue its search.
     resume = resume or read_flow_json(out) is not None
     out.mkdir(parents=True, exist_ok=True)
@@ -380,10 +408,18 @@ def run_flow(config: FlowConfig, out: str | Path, *, resume: bool = False,
             fl.skip(s, "no design (explore did not finish)")
     else:
         fl.run("generate", _digest("generate", design_digest), lambda: _generate(fl))
-        fl.run("synth", _digest("synth", design_digest), lambda: _synth(fl))
-        fl.run("verify", _digest("verify", design_digest, config.explore_identity()["workload"],
-                                 config.explore_identity()["workload_digest"],
-                                 config.quick_verify), lambda: _verify(fl))
+        ident = config.explore_identity()
+        back_end = (
+            lambda: fl.run("synth", _digest("synth", design_digest), lambda: _synth(fl)),
+            lambda: fl.run("verify", _digest("verify", design_digest, ident["workload"],
+                                             ident["workload_digest"], config.quick_verify),
+                           lambda: _verify(fl)),
+        )
+        # Yosys (one process per tile class) and Verilator are separate processes that
+        # need neither the other's output: with two or more jobs they share the cores.
+        with ThreadPoolExecutor(max_workers=2 if config.jobs >= 2 else 1) as pool:
+            for f in [pool.submit(b) for b in back_end]:
+                f.result()
     report_inputs = _digest("report", *(_file_digest(out / p) for p in
                                         ("design.json", "ppa.json", "curve.csv", "synth.json",
                                          "verify.json")),

@@ -78,6 +78,9 @@ def explore_cmd(
     problem.tech, problem.tables  # noqa: B018  (unknown names fail here, before any output)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
+    from ..flow import check_agent
+
+    check_agent(config, problem)     # a bad --hp fails before the database or progress bar
     out.mkdir(parents=True, exist_ok=True)
     db = Storage(storage or sqlite_url(out / "results.sqlite"))
     console = _console()
@@ -193,6 +196,13 @@ def campaign_cmd(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
     n_runs = len(spec.configs())
+    # Bad names and --jobs fail here, before the progress bar draws anything: the error
+    # must be the only line on stderr (run_campaign checks them again).
+    if isinstance(jobs, bool) or jobs < 1:
+        raise InputError(f"--jobs must be a positive integer, not {jobs!r}")
+    for wl, nd in sorted({(c.workload, c.node) for c in spec.configs()}):
+        p = Problem(workload=wl, node=nd)
+        p.tech, p.model  # noqa: B018
     console = _console()
     with _progress(console) as bar:
         task = bar.add_task(f"campaign ({jobs} jobs)", total=n_runs, best="-")

@@ -28,6 +28,7 @@ from ..flow import (
     FlowConfig,
     FlowObserver,
     StageRecord,
+    check_flow,
     run_flow,
 )
 from . import app
@@ -110,6 +111,7 @@ def flow_cmd(
     if out is None:
         stem = Path(workload).parent.name if workload.endswith(".json") else workload
         out = Path("build") / f"{stem}_{node}_{mode}".replace("/", "_").replace(":", "_")
+    check_flow(config, out, resume=resume)        # bad input: one error line, no progress drawn
     console = _console()
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<9}"), BarColumn(bar_width=24),
                   MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
