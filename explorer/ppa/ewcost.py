@@ -52,6 +52,7 @@ ROW_SCALARS = 3
 #: ``vmax``, the final ``vmax`` of the two running maxima (a VALU latency each).
 LANE_MAX_TAIL = C.MAC_LATENCY + 2 * C.VALU_LATENCY - 1
 MAX_PASSES = max(len(p) for p in PASSES.values())
+_K0 = np.array(0)   # np.where resolves a 0-d array's dtype much faster than a Python int
 
 # Per kind, for the gaps before passes 1 and 2: (reduction before it, ALU chain ops,
 # ALU chain ops added with one scalar port, VALU ops, VALU ops added when the row length
@@ -167,7 +168,7 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     u = unroll_factor(t.imem_kib / p.n_passes_c, n_ops, n, t.vlen / 8 * p.stride_vectors,
                       period, reach)
     _, _, n_it = loop_shape(n, u, cyc, per, span, r)
-    n_it = np.where(n_it >= 2, n_it, 0)
+    n_it = np.where(n_it >= 2, n_it, _K0)
     extra = loop_extra(u, cap_total, cap_last, streams, s)
     last = T.lengths.shape[-1] - 1
     k = np.ceil(np.maximum(n - last, 0) / per)              # run_length, gathered in place

@@ -118,6 +118,8 @@ class Pass:
         return n["VLSU"], n["VALU"] - nl, n["VMAC"], nl
 
 
+_K0 = np.array(0)   # np.where resolves a 0-d array's dtype much faster than a Python int
+
 def _p(templates: list[list[VOp]] | list[VOp], streams: tuple[str, ...], regs: int = C.VREGS,
        stride: int = 1) -> Pass:
     if templates and isinstance(templates[0], VOp):
@@ -318,7 +320,7 @@ def loop_extra(u, cap_total, cap_last, streams, scalar_slots):
     k = np.ceil((rest + 1) / np.asarray(scalar_slots, float))
     extra = np.maximum(k, 1) + ((room == 0) & (k == 1))
     fits = (cap_last >= 1) & (room >= streams + 1) & (room > cap_last)
-    return np.where(fits, 0, extra)
+    return np.where(fits, _K0, extra)
 
 
 def loop_shape(n_blocks, u, cycles, blocks, span, r_last):

@@ -54,6 +54,10 @@ KERNEL_IMEM_FRACTION = 0.25
 ADDR_WINDOW_BYTES = 4096
 #: Where the B operand of a GEMM-like op comes from.
 B_WMEM, B_DMEM, B_NET = 0, 1, 2
+# 0-d arrays for np.where's constant branches: a Python scalar costs it ~2 us of dtype
+# resolution per call, which dominates a single design's evaluation (same dtypes result).
+_K0, _K1, _K2 = np.array(0), np.array(1), np.array(2)
+_WMEM, _DMEM, _NET = np.array(B_WMEM), np.array(B_DMEM), np.array(B_NET)
 
 @dataclass(frozen=True)
 class TileArrays:
@@ -147,8 +151,8 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
     c = (np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES) * (k > 0)
     # VMAC is compute; VLSU scratchpad; VNET network; issue-bound is compute (ties go to
     # the first of VMAC, VLSU, VNET). The full iterations' unit decides.
-    code = np.where((issue[0] >= unit_max[0]) | (kmac[0] == unit_max[0]), 0,
-                    np.where(klsu[0] == unit_max[0], 1, 2))
+    code = np.where((issue[0] >= unit_max[0]) | (kmac[0] == unit_max[0]), _K0,
+                    np.where(klsu[0] == unit_max[0], _K1, _K2))
     cycles = full * c[0] + c[1]
     instrs = blocks * vec + (full + (rem > 0)) * LOOP_SCALARS
     return cycles, code, instrs
@@ -159,17 +163,17 @@ def _gemm_part(t: TileArrays, r: np.ndarray, blocks: np.ndarray, lanes: np.ndarr
     """One (column chunk, row group of ``r`` rows) of a GEMM: cycles and activity."""
     gemv_w = (src == B_WMEM) & (r == 1)
     vmac = np.where(gemv_w, lanes, r * lanes)
-    vlsu = np.where(gemv_w, 1, r + np.where(src == B_NET, 0, lanes))
-    vnet = np.where(src == B_NET, lanes, 0)
+    vlsu = np.where(gemv_w, _K1, r + np.where(src == B_NET, _K0, lanes))
+    vnet = np.where(src == B_NET, lanes, _K0)
     cyc, code, ins = _loop(t, blocks, vmac, vlsu, vnet)
     # Epilogue: wset, r x vzero, pipeline drain, r x (vcvt, vst).
     epi_instrs = 1 + 3 * r
-    cycles = np.where(r > 0, cyc + epi_instrs + C.MAC_LATENCY + C.LOAD_LATENCY, 0)
-    instrs = np.where(r > 0, ins + epi_instrs, 0)
+    cycles = np.where(r > 0, cyc + epi_instrs + C.MAC_LATENCY + C.LOAD_LATENCY, _K0)
+    instrs = np.where(r > 0, ins + epi_instrs, _K0)
     mac = blocks * vmac
-    b_rows = np.where(r > 0, blocks * lanes, 0)                    # B-operand vectors read
-    dmem_rows = np.where(r > 0, blocks * np.where(gemv_w, 1, r)
-                         + np.where(src == B_DMEM, b_rows, 0) + r, 0)
+    b_rows = np.where(r > 0, blocks * lanes, _K0)                  # B-operand vectors read
+    dmem_rows = np.where(r > 0, blocks * np.where(gemv_w, _K1, r)
+                         + np.where(src == B_DMEM, b_rows, _K0) + r, _K0)
     return cycles, code, instrs, mac, dmem_rows, b_rows
 
 
@@ -190,8 +194,8 @@ def _gemm(t: TileArrays, p: KernelPlan, lanes: np.ndarray, src: np.ndarray,
         chunks * (p.g_full * part[j][0] + part[j][1]) for j in (0, 2, 3, 4, 5))
     # The limiting unit is that of the full row groups when there are any.
     code = np.where(p.g_full > 0, part[1][0], part[1][1])
-    wmem_rows = np.where(src == B_WMEM, b_rows, 0)
-    net_rows = np.where(src == B_NET, b_rows, 0)
+    wmem_rows = np.where(src == B_WMEM, b_rows, _K0)
+    net_rows = np.where(src == B_NET, b_rows, _K0)
     return cycles, code, instrs, mac, dmem_rows, wmem_rows, net_rows
 
 
@@ -201,9 +205,9 @@ def _elementwise(t: TileArrays, p: KernelPlan, lanes: np.ndarray, n_tiles: np.nd
     per_tile = _ceil_div(p.w_elems, n_tiles)
     row_len = np.maximum(np.where(e.rowwise, p.w_n, per_tile), 1)
     rows = np.where(e.embed, _ceil_div(p.w_rows, n_tiles),
-                    np.where(e.rowwise, _ceil_div(per_tile, row_len), 1))
+                    np.where(e.rowwise, _ceil_div(per_tile, row_len), _K1))
     cycles, instrs, (lsu, alu, mac, nlo) = ew_cost(t, e, rows, row_len, lanes)
-    code = np.where(lsu >= np.maximum(alu + nlo, mac), 1, 0)
+    code = np.where(lsu >= np.maximum(alu + nlo, mac), _K1, _K0)
     return cycles, code, instrs, mac, alu, nlo, lsu
 
 
@@ -285,10 +289,10 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
     if gi.size:
         # vlen / 8 or vlen / 16 (C.lanes_int8 / lanes_fp16), exactly: a power-of-two scale.
         lanes = t.vlen * p.g_lane_scale
-        src = np.where(p.g_is_mm, np.where(weights_offchip, B_NET, B_WMEM),
-                       np.where(kv_offchip, B_NET, B_DMEM))
+        src = np.where(p.g_is_mm, np.where(weights_offchip, _NET, _WMEM),
+                       np.where(kv_offchip, _NET, _DMEM))
         cycles, code, instrs, mac, dmem, wmem, net = _gemm(t, p, lanes, src, n_tiles)
-        mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), 1)
+        mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), _K1)
         bits = lanes * p.g_lane_bits
         out[:7, :, gi] = np.stack(np.broadcast_arrays(
             cycles * mult, code, instrs * mult, mac * mult * lanes, dmem * mult * t.vlen,

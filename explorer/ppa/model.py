@@ -102,6 +102,11 @@ class PPAResult:
         return [msg for bit, msg in VIOLATIONS.items() if int(self.violations[i]) & bit]
 
 
+# 0-d arrays for np.where's constant branches: a Python scalar costs it ~2 us of dtype
+# resolution per call (same dtypes result). Violation flags are bit x bool.
+_F0, _K0 = np.array(0.0), np.array(0)
+
+
 @cache
 def keep_freed_heap() -> bool:
     """Let glibc keep freed heap memory instead of returning it to the kernel (once per process).
@@ -150,7 +155,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     mem_table = _offchip_table(tuple(offchip))
 
     def mem(attr: str) -> np.ndarray:
-        return np.where(has_mem, mem_table[attr][kind], 0.0)
+        return np.where(has_mem, mem_table[attr][kind], _F0)
 
     phy_mm2 = batch.channels * mem("phy_area_mm2_per_channel")
     ctrl_mm2 = (batch.channels * mem("controller_kgates_per_channel") * 1e3
@@ -184,19 +189,19 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
 
     # ---- capacities and violations ---------------------------------------------------
     violations = np.zeros(d_n, np.int64)
-    violations |= np.where(area_mm2 > RETICLE_MM2, 1, 0)
+    violations |= 1 * (area_mm2 > RETICLE_MM2)
     fmax = node.fmax_mhz_at(vdd)
-    violations |= np.where(batch.clock_mhz > fmax * (1 + 1e-9), 32, 0)
-    violations |= np.where((vdd < node.vdd_min_v - 1e-9) | (vdd > node.vdd_max_v + 1e-9), 64, 0)
+    violations |= 32 * (batch.clock_mhz > fmax * (1 + 1e-9))
+    violations |= 64 * ((vdd < node.vdd_min_v - 1e-9) | (vdd > node.vdd_max_v + 1e-9))
     w_tile = stage_counts(tables.cum_weight_bytes, batch.stage_end) / np.maximum(batch.g_tiles, 1)
     wmem_g = batch.k_wmem_kib[np.arange(d_n)[:, None], batch.g_class] * 1024.0
-    violations |= np.where(~batch.weights_offchip & (active & (w_tile > wmem_g)).any(1), 4, 0)
+    violations |= 4 * (~batch.weights_offchip & (active & (w_tile > wmem_g)).any(1))
     # On-die weight capacity per mm2 at the node: even the densest array (ROM) of the
     # design's WMEM kinds must hold all weights within one reticle.
     any_rom = (batch.k_wmem_rom & (cnt > 0)).any(1)
     um2_bit = np.where(any_rom, node.rom_um2_per_bit, node.sram_um2_per_bit)
     weights_mm2 = tables.weight_bytes * 8 * um2_bit * 1e-6
-    violations |= np.where(~batch.weights_offchip & (weights_mm2 > RETICLE_MM2), 256, 0)
+    violations |= 256 * (~batch.weights_offchip & (weights_mm2 > RETICLE_MM2))
     # Op counts of every phase at once ([D, G, U] / [E, U] over all phases' columns).
     counts_all = stage_counts(tables.u["cum_uid"], batch.stage_end).astype(float)
     count_e_all = entry_counts(counts_all, ent.of_group, len(ed))
@@ -210,16 +215,16 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     dmem_g = dmem_e[ent.of_group]
     kv_fits = ~(active & (kv_g + work_g > dmem_g)).any(1)
     kv_offchip = ~kv_fits & has_mem
-    violations |= np.where(~kv_fits & ~has_mem, 8, 0)
-    violations |= np.where((active & (work_g > dmem_g)).any(1), 16, 0)
+    violations |= 8 * (~kv_fits & ~has_mem)
+    violations |= 16 * ((active & (work_g > dmem_g)).any(1))
     imem_need = (C.ACCS + C.lanes_fp16(batch.k_vlen) * (1 + C.ACCS)) + 32
-    violations |= np.where(((cnt > 0) & (imem_need > batch.k_imem_kib * 256)).any(1), 128, 0)
+    violations |= 128 * (((cnt > 0) & (imem_need > batch.k_imem_kib * 256)).any(1))
     ent = replace(ent, kv_off=kv_offchip[ed][:, None])
     cost = op_cost(ent.tile, tables.plan, ent.n, ent.w_off, ent.kv_off)
 
     # ---- phases -----------------------------------------------------------------------
     terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
-    busy_all = np.where(active[..., None], terms.busy[ent.of_group], 0.0)   # [D, G, U]
+    busy_all = np.where(active[..., None], terms.busy[ent.of_group], _F0)   # [D, G, U]
     grp = group_terms(ent, batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
     mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
     phases: dict[str, PhaseResult] = {}
@@ -232,8 +237,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     die_mw = reduce(np.maximum, [p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9
                                  * p.tokens_per_s / max(tables.phases[n].tokens, 1)
                                  for n, p in phases.items()])
-    violations |= np.where(die_mw * 1e-3 / np.maximum(area_mm2, 1e-9)
-                           > MAX_POWER_DENSITY_W_PER_MM2, 2, 0)
+    violations |= 2 * (die_mw * 1e-3 / np.maximum(area_mm2, 1e-9) > MAX_POWER_DENSITY_W_PER_MM2)
     int8 = bool(tables.u["any_int8"])
     lanes = C.lanes_int8(batch.k_vlen) if int8 else C.lanes_fp16(batch.k_vlen)
     return PPAResult(
@@ -308,4 +312,4 @@ def _working_set(u: Mapping[str, np.ndarray], ent: Entries, present: np.ndarray)
                     4 * np.maximum(u["n"][None, :], C.lanes_fp16(ent.tile.vlen)))
     per_op = np.where(gemm, rows * (u["k"][None, :] + 2 * n_slice) * 2, 2 * ew * 2)
     # Column-major for the max over ops: numpy reduces a short contiguous axis slowly.
-    return np.asfortranarray(np.where(present, per_op, 0)).max(axis=1).astype(float)
+    return np.asfortranarray(np.where(present, per_op, _K0)).max(axis=1).astype(float)

@@ -18,6 +18,9 @@ __all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_ter
 
 #: One exp/rcp/rsqrt lane op costs this many FP16 ALU ops (range reduction + polynomial).
 NONLINEAR_ALU_OPS = 4.0
+# 0-d arrays for np.where's constant branches: a Python scalar costs it ~2 us of dtype
+# resolution per call (same dtypes result).
+_F0, _K2, _K3 = np.array(0.0), np.array(2), np.array(3)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def gather_latency(n_tiles, flits_per_vec):
     its ring predecessor only, so received vectors land in known places): each adds one
     vector's flight to the next tile of the ring, a mesh neighbour."""
     n = np.asarray(n_tiles, float)
-    return np.where(n > 1, (n - 1) * (_flight(1, flits_per_vec) + GATHER_ROUND_CYCLES), 0.0)
+    return np.where(n > 1, (n - 1) * (_flight(1, flits_per_vec) + GATHER_ROUND_CYCLES), _F0)
 
 
 def sync_cycles(n_tiles, hops, flits_per_vec):
@@ -110,7 +113,7 @@ def sync_cycles(n_tiles, hops, flits_per_vec):
     of one token vector each over the mean intra-group distance."""
     n = np.asarray(n_tiles, float)
     rounds = np.ceil(np.log2(np.maximum(n, 1)))
-    return np.where(n > 1, rounds * (_flight(hops, flits_per_vec) + BARRIER_ROUND_CYCLES), 0.0)
+    return np.where(n > 1, rounds * (_flight(hops, flits_per_vec) + BARRIER_ROUND_CYCLES), _F0)
 
 
 def _per_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
@@ -151,7 +154,7 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     nf = ent.n.astype(float)
     is_mm = op(u["kind"] == KIND_INDEX["matmul"])
     # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.
-    recv_bits = np.where(is_mm, allgather_recv_bits(op(u["act_in_bytes"]), nf), 0.0)
+    recv_bits = np.where(is_mm, allgather_recv_bits(op(u["act_in_bytes"]), nf), _F0)
     # All-gathered inputs before the GEMM (gather_cycles); streamed operands are popped
     # by the GEMM loop itself, so their network time overlaps its compute.
     gather = gather_cycles(recv_bits, ent.tile.vlen, ent.flits_per_vec)
@@ -159,14 +162,14 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     # Streamed B operands are re-read once per group of A rows (one accumulator per row).
     regroup = op(-(-np.where(u["kind"] == KIND_INDEX["matmul"], u["batch"] * u["m"],
                              u["share"] * u["m"]) // C.ACCS))
-    off_bytes = (np.where(ent.w_off & is_mm, op(u["weight_read_bytes"]) * regroup, 0.0)
+    off_bytes = (np.where(ent.w_off & is_mm, op(u["weight_read_bytes"]) * regroup, _F0)
                  + np.where(ent.kv_off, op(u["kv_read_bytes"]) * regroup
-                            + op(u["kv_write_bytes"]), 0.0))
+                            + op(u["kv_write_bytes"]), _F0))
     off = off_bytes / np.maximum(ent.bw_cycle, 1e-12)
     compute = cost.cycles.astype(float) + gather
     busy = np.maximum(np.maximum(compute, noc), off)                      # [E, U]
-    code = np.where(off >= np.maximum(compute, noc), 3,
-                    np.where((noc > compute) | (gather > cost.cycles), 2, cost.bound))
+    code = np.where(off >= np.maximum(compute, noc), _K3,
+                    np.where((noc > compute) | (gather > cost.cycles), _K2, cost.bound))
     mac_pj = np.where(op(u["int8"]), node.int8_mac_pj, node.fp16_mac_pj)
     wmem_pj = np.where(ent.wmem_rom, node.rom_read_pj_per_bit, node.sram_read_pj_per_bit)
     sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
@@ -240,8 +243,8 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp:
     mm_in_group = counts @ (pt.u_kind == KIND_INDEX["matmul"]).astype(float)
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
-    into = np.where((ops_in_group > 0) & (grp.start > 0), pt.cut_bits[grp.start], 0.0)
-    x_g = np.where(into > 0, into * grp.x_cycles + grp.dist * C.HOP_CYCLES, 0.0)
+    into = np.where((ops_in_group > 0) & (grp.start > 0), pt.cut_bits[grp.start], _F0)
+    x_g = np.where(into > 0, into * grp.x_cycles + grp.dist * C.HOP_CYCLES, _F0)
     group_cycles = busy_g + grp.sync * ops_in_group + grp.gather * mm_in_group + x_g
 
     # Throughput and the limiting term.
@@ -253,7 +256,7 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp:
         worst = np.argmax(group_cycles, axis=1)
         e_w = ent.of_group[rows_ix, worst]
         per_code = _code_totals(counts[rows_ix, worst] * busy[e_w], code[e_w], rows_ix, d_n)
-        bound = np.where(off_floor >= group_cycles.max(1), 3, np.argmax(per_code, axis=1))
+        bound = np.where(off_floor >= group_cycles.max(1), _K3, np.argmax(per_code, axis=1))
         period = np.maximum(group_cycles.max(1), off_floor)
     else:
         bound = np.argmax(_code_totals(count_e * busy, code, ent.design, d_n), axis=1)
