@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import contract as C
-from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape
+from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape, unroll_factor
 from .ewtable import MAX_ISSUE, PASS_IDS, PassTable, pass_table
 
 __all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
@@ -146,7 +146,6 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     (flat kinds: one row), from START to the ``ecall``. ``t`` is the model's
     :class:`~explorer.ppa.kernels.TileArrays` (``[E, 1]``); ``mix`` is ``[4, E, U]``
     (VLSU, VALU, VMAC, non-linear ops executed)."""
-    from .kernels import unroll_factor
     T = pass_table()
     vi = (np.clip(t.vector_issue[:, 0], 1, MAX_VI) - 1).astype(np.int64)
     wp = (np.clip(t.vr_wp[:, 0], 1, MAX_WP) - 1).astype(np.int64)

@@ -33,8 +33,12 @@ from .. import contract as C
 
 __all__ = ["VOp", "Pass", "PASSES", "Schedule", "loop_extra", "window_alignment",
            "slot_capacity", "loop_shape", "run_length", "NONLINEAR", "OP_UNITS", "MAX_VI",
-           "MAX_WP", "SPAN_BLOCKS"]
+           "MAX_WP", "SPAN_BLOCKS", "unroll_factor", "KERNEL_IMEM_FRACTION", "ADDR_WINDOW_BYTES"]
 
+#: Share of IMEM one kernel's unrolled body may use (the others stay resident).
+KERNEL_IMEM_FRACTION = 0.25
+#: Bytes one pointer register reaches with the signed 12-bit load/store offsets.
+ADDR_WINDOW_BYTES = 4096
 #: Unit, result latency (0: no v/acc result read later) and v-register write of every
 #: mnemonic a template uses; tests/test_compiler.py checks them against hwgen.isa.
 OP_UNITS: dict[str, tuple[str, int, bool]] = {
@@ -330,3 +334,20 @@ def loop_shape(n_blocks, u, cycles, blocks, span, r_last):
     c0 = span - 1 + np.mod(r_last + 1 - (span - 1), cycles)
     ahead = blocks * (np.floor((c0 - 1) / cycles) + 1)
     return c0, ahead, np.floor(np.maximum(n_blocks - ahead, 0) / np.maximum(u, 1))
+
+
+def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1, reach=1):
+    """Blocks per loop iteration (scalars or broadcasting arrays).
+
+    As many as :data:`KERNEL_IMEM_FRACTION` of IMEM holds, but no more than one pointer
+    reaches with its 12-bit offsets: a stream advancing ``stride_bytes`` per block is
+    read up to ``reach`` blocks beyond the iteration's own (GEMM: one block ahead), so
+    ``(u + reach) * stride_bytes <= ADDR_WINDOW_BYTES`` (at least one block). ``u`` is a
+    multiple of ``granule`` (register rotation), or all ``blocks``.
+    """
+    budget = np.asarray(imem_kib, float) * (1024 / 4 * KERNEL_IMEM_FRACTION)
+    u = np.floor(budget / np.maximum(vec_per_block, 1))
+    stride = np.asarray(stride_bytes, float)
+    u = np.where(stride > 0, np.minimum(u, np.floor(ADDR_WINDOW_BYTES / np.maximum(stride, 1)) - reach), u)
+    u = np.maximum(np.floor(u / granule) * granule, granule)
+    return np.maximum(np.minimum(u, np.maximum(blocks, 1)), 1)

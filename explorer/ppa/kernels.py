@@ -41,6 +41,7 @@ import numpy as np
 from .. import contract as C
 from ..workloads.graph import OP_KINDS
 from .ewcost import EwPlan, ew_cost, ew_plan
+from .ewpass import ADDR_WINDOW_BYTES, KERNEL_IMEM_FRACTION, unroll_factor
 from .kinds import KIND_INDEX
 
 __all__ = ["TileArrays", "OpCost", "op_cost", "KernelPlan", "plan_kernels", "LOOP_SCALARS",
@@ -48,10 +49,6 @@ __all__ = ["TileArrays", "OpCost", "op_cost", "KernelPlan", "plan_kernels", "LOO
 
 #: Scalar instructions closing every loop iteration: pointer bump, counter bump, branch.
 LOOP_SCALARS = 3
-#: Share of IMEM one kernel's unrolled body may use (the others stay resident).
-KERNEL_IMEM_FRACTION = 0.25
-#: Bytes one pointer register reaches with the signed 12-bit load/store offsets.
-ADDR_WINDOW_BYTES = 4096
 #: Where the B operand of a GEMM-like op comes from.
 B_WMEM, B_DMEM, B_NET = 0, 1, 2
 # 0-d arrays for np.where's constant branches: a Python scalar costs it ~2 us of dtype
@@ -113,23 +110,6 @@ def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Float arithmetic: exact for the integer sizes here (< 2**40) and much faster than
     # numpy's int64 floor division.
     return np.ceil(a / np.maximum(b, 1))
-
-
-def unroll_factor(imem_kib, vec_per_block, blocks, stride_bytes, granule=1, reach=1):
-    """Blocks per loop iteration (scalars or broadcasting arrays).
-
-    As many as :data:`KERNEL_IMEM_FRACTION` of IMEM holds, but no more than one pointer
-    reaches with its 12-bit offsets: a stream advancing ``stride_bytes`` per block is
-    read up to ``reach`` blocks beyond the iteration's own (GEMM: one block ahead), so
-    ``(u + reach) * stride_bytes <= ADDR_WINDOW_BYTES`` (at least one block). ``u`` is a
-    multiple of ``granule`` (register rotation), or all ``blocks``.
-    """
-    budget = np.asarray(imem_kib, float) * (1024 / 4 * KERNEL_IMEM_FRACTION)
-    u = np.floor(budget / np.maximum(vec_per_block, 1))
-    stride = np.asarray(stride_bytes, float)
-    u = np.where(stride > 0, np.minimum(u, np.floor(ADDR_WINDOW_BYTES / np.maximum(stride, 1)) - reach), u)
-    u = np.maximum(np.floor(u / granule) * granule, granule)
-    return np.maximum(np.minimum(u, np.maximum(blocks, 1)), 1)
 
 
 def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,

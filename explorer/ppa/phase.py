@@ -169,7 +169,7 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     compute = cost.cycles.astype(float) + gather
     busy = np.maximum(np.maximum(compute, noc), off)                      # [E, U]
     code = np.where(off >= np.maximum(compute, noc), _K3,
-                    np.where((noc > compute) | (gather > cost.cycles), _K2, cost.bound))
+                    np.where((noc > compute) | (gather > cost.cycles), _K2, cost.bound)).astype(np.int64)
     mac_pj = np.where(op(u["int8"]), node.int8_mac_pj, node.fp16_mac_pj)
     wmem_pj = np.where(ent.wmem_rom, node.rom_read_pj_per_bit, node.sram_read_pj_per_bit)
     sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
@@ -190,7 +190,7 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
 
 def _code_totals(values: np.ndarray, code: np.ndarray, row: np.ndarray, d_n: int) -> np.ndarray:
     """``[d_n, 4]``: ``values`` (``[R, U]``) summed by design ``row`` (``[R]``) and code."""
-    idx = row[:, None] * 4 + code.astype(np.int64)
+    idx = row[:, None] * 4 + code
     return np.bincount(idx.ravel(), weights=values.ravel(), minlength=4 * d_n).reshape(d_n, 4)
 
 
