@@ -364,16 +364,19 @@ def check_flow(config: FlowConfig, out: str | Path, *, resume: bool = False) -> 
     problem = Problem(workload=config.workload, node=config.node, seq_len=config.seq_len,
                       batch=config.batch, kv_len=config.kv_len)
     problem.tech, problem.tables  # noqa: B018  (unknown names fail here, before any output)
-    check_agent(config.run_config(), problem)
     _check_out(Path(out), config, resume)
+    check_agent(config.run_config(), problem)
 
 
 def check_agent(config, problem) -> None:
     """Construct the search agent once so an unknown or mistyped ``--hp`` is an InputError
     before anything is drawn or written (``run_search`` builds its own)."""
+    import optuna
+
     from .agents.base import make_agent
     from .env import AsicDesignEnv
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)   # as run_search: no study banner
     env = AsicDesignEnv(problem=problem, mode=config.mode)
     try:
         make_agent(config.agent, env, config.seed, budget=config.budget, **config.hyperparams)

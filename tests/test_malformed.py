@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -34,10 +36,10 @@ def spawn_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """``python -m explorer ARGS`` in a fresh interpreter."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "120"}
     return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=300)
+                          text=True, cwd=cwd, env=env, timeout=120)
 
 
-def fork_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def fork_cli(args: list[str], cwd: Path, timeout_s: float = 90.0) -> subprocess.CompletedProcess:
     """The CLI in a forked child (imports shared with this process, ~50x faster to start)."""
     from explorer.cli import _register, main
 
@@ -65,7 +67,16 @@ def fork_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + timeout_s
+    while True:                                   # bad input must fail fast, not run on
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"llm2silicon {' '.join(args)} still running after {timeout_s} s")
+        time.sleep(0.05)
     rc = os.waitstatus_to_exitcode(status)
     out, err = out_f.read_text(), err_f.read_text()
     out_f.unlink()
