@@ -219,6 +219,7 @@ class KernelPlan:
     g_rem: np.ndarray
     g_r: np.ndarray            # [2, 1, U']: rows of a full row group (A) and of the last
     wi: np.ndarray
+    perm: np.ndarray           # op order of the columns [gi, wi]
     w_n: np.ndarray
     w_elems: np.ndarray
     w_kind: np.ndarray         # op kind index (ewpass.PASSES)
@@ -251,7 +252,7 @@ def plan_kernels(kind: np.ndarray, int8: np.ndarray, batch: np.ndarray, m: np.nd
         g_attn=row(attn), g_gemms=row(np.where(attn, np.maximum(b_ // np.maximum(sh, 1), 1), 1)),
         g_rows=row(rows), g_red=row(np.maximum(k[gi], 1)), g_cols=row(np.maximum(n[gi], 1)),
         g_full=row(full), g_rem=row(rem), g_r=np.stack([row(np.full_like(rem, C.ACCS)), row(rem)]),
-        wi=wi, w_n=row(n[wi]), w_elems=row(elems[wi]),
+        wi=wi, perm=np.argsort(np.concatenate([gi, wi])), w_n=row(n[wi]), w_elems=row(elems[wi]),
         w_kind=row(kw).astype(np.int64), w_rows=row(batch[wi] * m[wi]),
         w_plan=ew_plan([OP_KINDS[k] for k in kw]))
 
@@ -263,9 +264,10 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
     Tile arrays and ``n_tiles`` are ``[E, 1]``; ``weights_offchip`` / ``kv_offchip``
     (``[E, 1]``) select the network as the B-operand source. Returns ``[E, U]`` arrays.
     """
-    # One [field, E, U] array; GEMM-like ops fill fields 0-6, element-wise ones 0-4, 7, 8.
+    # One [field, E, U] array, GEMM-like ops first (fields 0-6), then element-wise ones
+    # (fields 0-4, 7, 8); one take puts the columns in op order (cheaper than scatters).
     out = np.zeros((9, t.vlen.shape[0], p.u))
-    gi, wi = p.gi, p.wi
+    gi, wi, ng = p.gi, p.wi, p.gi.size
     if gi.size:
         # vlen / 8 or vlen / 16 (C.lanes_int8 / lanes_fp16), exactly: a power-of-two scale.
         lanes = t.vlen * p.g_lane_scale
@@ -274,14 +276,15 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
         cycles, code, instrs, mac, dmem, wmem, net = _gemm(t, p, lanes, src, n_tiles)
         mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), _K1)
         bits = lanes * p.g_lane_bits
-        out[:7, :, gi] = np.stack(np.broadcast_arrays(
+        out[:7, :, :ng] = np.stack(np.broadcast_arrays(
             cycles * mult, code, instrs * mult, mac * mult * lanes, dmem * mult * t.vlen,
             wmem * mult * bits, net * mult * bits))
     if wi.size:
         lanes = t.vlen * p.w_lane_scale
         cycles, code, instrs, mac, valu, nl, dmem = _elementwise(t, p, lanes, n_tiles)
-        out[:5, :, wi] = np.stack(np.broadcast_arrays(cycles, code, instrs, mac * lanes, dmem * t.vlen))
-        out[7:, :, wi] = np.stack([valu * lanes, nl * lanes])
+        out[:5, :, ng:] = np.stack(np.broadcast_arrays(cycles, code, instrs, mac * lanes, dmem * t.vlen))
+        out[7:, :, ng:] = np.stack([valu * lanes, nl * lanes])
+    out = np.take(out, p.perm, axis=2)
     return OpCost(cycles=out[0], bound=out[1], instrs=out[2], mac_lane_ops=out[3],
                   valu_lane_ops=out[7], nl_lane_ops=out[8], dmem_bits=out[4], wmem_bits=out[5],
                   net_bits=out[6])
