@@ -124,7 +124,7 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
     full = np.floor(blocks / u)
     rem = blocks - full * u
     # The full iterations' body (k = u) and the remainder's (k = rem) as one stacked array.
-    k = np.stack(np.broadcast_arrays(u, rem))
+    k = np.array((u, rem))                     # u already has the shape of blocks and vec
     kmac, klsu, knet, kvec = k * vmac, k * vlsu, k * vnet, k * vec
     unit_max = np.maximum(np.maximum(kmac, klsu), knet)
     issue = np.maximum(np.maximum(np.ceil(kvec / vip), loop_issue), np.ceil((kvec + LOOP_SCALARS) / iw))
@@ -276,14 +276,15 @@ def op_cost(t: TileArrays, p: KernelPlan, n_tiles: np.ndarray, weights_offchip: 
         cycles, code, instrs, mac, dmem, wmem, net = _gemm(t, p, lanes, src, n_tiles)
         mult = np.where(p.g_attn, _ceil_div(p.g_gemms, n_tiles), _K1)
         bits = lanes * p.g_lane_bits
-        out[:7, :, :ng] = np.stack(np.broadcast_arrays(
-            cycles * mult, code, instrs * mult, mac * mult * lanes, dmem * mult * t.vlen,
-            wmem * mult * bits, net * mult * bits))
+        for j, v in enumerate((cycles * mult, code, instrs * mult, mac * mult * lanes,
+                               dmem * mult * t.vlen, wmem * mult * bits, net * mult * bits)):
+            out[j, :, :ng] = v
     if wi.size:
         lanes = t.vlen * p.w_lane_scale
         cycles, code, instrs, mac, valu, nl, dmem = _elementwise(t, p, lanes, n_tiles)
-        out[:5, :, ng:] = np.stack(np.broadcast_arrays(cycles, code, instrs, mac * lanes, dmem * t.vlen))
-        out[7:, :, ng:] = np.stack([valu * lanes, nl * lanes])
+        for j, v in ((0, cycles), (1, code), (2, instrs), (3, mac * lanes), (4, dmem * t.vlen),
+                     (7, valu * lanes), (8, nl * lanes)):
+            out[j, :, ng:] = v
     out = np.take(out, p.perm, axis=2)
     return OpCost(cycles=out[0], bound=out[1], instrs=out[2], mac_lane_ops=out[3],
                   valu_lane_ops=out[7], nl_lane_ops=out[8], dmem_bits=out[4], wmem_bits=out[5],

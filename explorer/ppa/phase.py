@@ -175,16 +175,15 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     sram_pj_bit = 0.5 * (node.sram_read_pj_per_bit + node.sram_write_pj_per_bit)
     # Clock-gated vector registers/pipelines: clock + data energy per bit written.
     reg_bits = cost.mac_lane_ops * 32 + (cost.valu_lane_ops + cost.nl_lane_ops) * 16 + cost.dmem_bits
-    energy = np.stack([
-        cost.mac_lane_ops * mac_pj + (cost.valu_lane_ops + NONLINEAR_ALU_OPS
-                                      * cost.nl_lane_ops) * node.fp16_alu_pj,
-        cost.dmem_bits * sram_pj_bit + cost.wmem_bits * wmem_pj
-        + cost.instrs * 32 * node.sram_read_pj_per_bit,
-        cost.instrs * node.instr_overhead_pj + reg_bits * 2 * node.flop_clock_fj * 1e-3,
-        # All-gathers forward operands tile to tile (one hop per received bit); streamed
-        # operands cross the mesh from the edge.
-        recv_bits + cost.net_bits * edge_hops[ent.design][:, None],
-    ])
+    energy = np.empty((4,) + busy.shape)
+    energy[0] = (cost.mac_lane_ops * mac_pj
+                 + (cost.valu_lane_ops + NONLINEAR_ALU_OPS * cost.nl_lane_ops) * node.fp16_alu_pj)
+    energy[1] = (cost.dmem_bits * sram_pj_bit + cost.wmem_bits * wmem_pj
+                 + cost.instrs * 32 * node.sram_read_pj_per_bit)
+    energy[2] = cost.instrs * node.instr_overhead_pj + reg_bits * 2 * node.flop_clock_fj * 1e-3
+    # All-gathers forward operands tile to tile (one hop per received bit); streamed
+    # operands cross the mesh from the edge.
+    energy[3] = recv_bits + cost.net_bits * edge_hops[ent.design][:, None]
     return OpTerms(busy=busy, code=code, off_bytes=off_bytes, energy=energy)
 
 
