@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import contract as C
-from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, loop_shape, unroll_factor
+from .ewpass import MAX_VI, MAX_WP, PASSES, loop_extra, unroll_factor
 from .ewtable import MAX_ISSUE, PASS_IDS, PassTable, pass_table
 
 __all__ = ["EwPlan", "ew_plan", "ew_cost", "PRELUDE_INSTRS", "CONV_OPS", "CONV_SIGNED_OPS",
@@ -162,11 +162,11 @@ def ew_cost(t, p: EwPlan, rows: np.ndarray, row_len: np.ndarray, lanes: np.ndarr
     if iw.max() > MAX_ISSUE:
         raise ValueError(f"issue width above {MAX_ISSUE} (fetch is at most 16)")
     rates = ((iw - 1) * MAX_ISSUE + si - 1).astype(np.int64)
-    r, cap_last, cap_total = np.take(T.alignment, cell * MAX_ISSUE * MAX_ISSUE + rates, axis=1)
+    _, cap_last, cap_total, ahead = np.take(T.alignment, cell * MAX_ISSUE * MAX_ISSUE + rates, axis=1)
     streams = p.streams
     u = unroll_factor(t.imem_kib / p.n_passes_c, n_ops, n, t.vlen / 8 * p.stride_vectors,
                       period, reach)
-    _, _, n_it = loop_shape(n, u, cyc, per, span, r)
+    n_it = np.floor(np.maximum(n - ahead, 0) / np.maximum(u, 1))   # loop_shape's iterations
     n_it = np.where(n_it >= 2, n_it, _K0)
     extra = loop_extra(u, cap_total, cap_last, streams, s)
     last = T.lengths.shape[-1] - 1

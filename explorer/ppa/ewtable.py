@@ -20,7 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import contract as C
-from .ewpass import MAX_VI, MAX_WP, OP_UNITS, PASSES, SPAN_BLOCKS, Schedule, window_alignment
+from .ewpass import (
+    MAX_VI,
+    MAX_WP,
+    OP_UNITS,
+    PASSES,
+    SPAN_BLOCKS,
+    Schedule,
+    loop_shape,
+    window_alignment,
+)
 
 __all__ = ["TABLE_PATH", "table_digest", "compute_schedule", "pass_schedule", "write_table",
            "PASS_IDS", "NO_PASS", "PassTable", "pass_table", "MAX_ISSUE"]
@@ -158,14 +167,21 @@ class PassTable:
 
     @cached_property
     def alignment(self) -> np.ndarray:
-        """``[3, ((pass id * MAX_VI * MAX_WP + (vi - 1) * MAX_WP + wp - 1) * MAX_ISSUE
+        """``[4, ((pass id * MAX_VI * MAX_WP + (vi - 1) * MAX_WP + wp - 1) * MAX_ISSUE
         + iw - 1) * MAX_ISSUE + si - 1]``: the loop-body alignment ``(r, cap_last,
-        cap_total)`` (:func:`~explorer.ppa.ewpass.window_alignment`) at every issue width
+        cap_total)`` (:func:`~explorer.ppa.ewpass.window_alignment`) and the blocks a loop
+        iteration reads ahead (:func:`~explorer.ppa.ewpass.loop_shape`) at every issue width
         and scalar issue rate a tile can have (1..MAX_ISSUE)."""
         rate = np.arange(1, MAX_ISSUE + 1, dtype=float)
         vu = self.vec_use.reshape(self.vec_use.shape[0], MAX_VI * MAX_WP, 1, 1, -1)
         r, cap_last, cap_total = window_alignment(vu, rate[:, None], rate[None, :])
-        return np.stack([r, cap_last, cap_total]).astype(float).reshape(3, -1)
+
+        def sched(a: np.ndarray) -> np.ndarray:
+            return a.reshape(a.shape[0], MAX_VI * MAX_WP, 1, 1)
+
+        _, ahead, _ = loop_shape(0, 1, sched(self.cycles), sched(self.blocks), sched(self.span), r)
+        out = np.stack(np.broadcast_arrays(r, cap_last, cap_total, ahead)).astype(float)
+        return out.reshape(4, -1)
 
 
 @lru_cache(maxsize=1)
