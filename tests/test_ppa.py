@@ -222,3 +222,73 @@ def test_batch_and_single_evaluation_agree():
             assert together.phases[name].tokens_per_s[i] == pytest.approx(alone.phases[name].tokens_per_s[0])
         assert together.power_mw[i] == pytest.approx(alone.power_mw[0])
         assert together.violations[i] == alone.violations[0]
+
+
+def _fields(r, i: int, g_tiles: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of design ``i`` of a PPAResult (per-group arrays on its active groups)."""
+    active = g_tiles[i] > 0
+    out = {f: np.asarray(getattr(r, f))[i] for f in
+           ("area_mm2", "clock_power_mw", "leakage_mw", "power_mw", "die_power_mw",
+            "peak_flops_per_s", "offchip_bytes_per_s", "kv_offchip", "violations", "fmax_mhz")}
+    out.update({f"area.{k}": v[i] for k, v in r.area_breakdown_mm2.items()})
+    for name, ph in r.phases.items():
+        for f in ("tokens_per_s", "latency_s", "energy_pj", "power_mw", "bound", "offchip_bytes_per_s"):
+            out[f"{name}.{f}"] = getattr(ph, f)[i]
+        out.update({f"{name}.energy.{k}": v[i] for k, v in ph.energy_breakdown_pj.items()})
+        out[f"{name}.group_cycles"] = ph.group_cycles[i][: active.sum()]
+        out[f"{name}.op_counts"] = ph.op_counts[i][: active.sum()]
+        out[f"{name}.op_busy_cycles"] = ph.op_busy_cycles[i][: active.sum()]
+    return out
+
+
+@pytest.mark.parametrize(("workload", "node"), [("llama3.1-8b", "5nm"), ("smolvlm-256m", "22nm")])
+def test_every_output_is_independent_of_the_batch(workload, node):
+    """A design's outputs do not depend on its batch-mates: the model shares work between
+    designs (padding groups share one entry, phases and kernel families are computed as
+    stacked arrays), so a batch with padded groups must equal one-design evaluations."""
+    p = problem(workload, node)
+    designs = _random_designs(11, workload, node, 12)
+    batch = p.batch_of(designs)
+    assert (batch.g_tiles == 0).any() and batch.weights_offchip.any() and (~batch.weights_offchip).any()
+    together = p.evaluate(batch)
+    for i in range(len(designs)):
+        alone = p.evaluate(batch.take([i]))
+        want = _fields(alone, 0, batch.g_tiles[[i]])
+        got = _fields(together, i, batch.g_tiles)
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            assert np.asarray(got[k]).dtype == np.asarray(v).dtype, k
+            np.testing.assert_allclose(got[k], v, rtol=1e-12, atol=0, err_msg=k)
+        for name, ph in together.phases.items():   # padding groups: no ops, no busy cycles
+            pad = batch.g_tiles[i] == 0
+            assert not ph.op_counts[i][pad].any() and not ph.op_busy_cycles[i][pad].any()
+
+
+def test_tabulated_schedule_terms_match_their_formulas():
+    """The model gathers loop alignment and look-ahead from tables built once
+    (``PassTable.alignment``); they equal ``window_alignment`` / ``loop_shape`` evaluated
+    directly for the same schedule and issue rates."""
+    from explorer.ppa.ewpass import MAX_VI, MAX_WP, loop_shape, window_alignment
+    from explorer.ppa.ewtable import MAX_ISSUE, pass_table
+    T = pass_table()
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        pid = int(rng.integers(T.cycles.shape[0]))
+        vi, wp = int(rng.integers(MAX_VI)), int(rng.integers(MAX_WP))
+        iw = int(rng.integers(1, MAX_ISSUE + 1))
+        si = int(rng.integers(1, iw + 1))
+        r, cap_last, cap_total = window_alignment(T.vec_use[pid, vi, wp], iw, si)
+        _, ahead, _ = loop_shape(0, 1, T.cycles[pid, vi, wp], T.blocks[pid, vi, wp],
+                                 T.span[pid, vi, wp], r)
+        cell = ((pid * MAX_VI + vi) * MAX_WP + wp) * MAX_ISSUE * MAX_ISSUE + (iw - 1) * MAX_ISSUE + si - 1
+        assert tuple(T.alignment[:, cell]) == (r, cap_last, cap_total, ahead)
+
+
+def test_unique_inverse_equals_numpy():
+    from explorer.ppa.model import _unique_inverse
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 500):
+        x = rng.integers(-1, 30, n)
+        u, inv = _unique_inverse(x)
+        u_np, inv_np = np.unique(x, return_inverse=True)
+        assert np.array_equal(u, u_np) and np.array_equal(inv, inv_np.ravel())
