@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -13,13 +13,19 @@ from hypothesis import strategies as st
 from explorer import contract as C
 from explorer.design import Design, MemoryConfig, MeshConfig, TileConfig
 from explorer.placement import default_placement
-from explorer.ppa.kernels import KERNEL_IMEM_FRACTION, LOOP_SCALARS, TileArrays, op_cost, plan_kernels
+from explorer.ppa.kernels import (
+    KERNEL_IMEM_FRACTION,
+    LOOP_SCALARS,
+    TileArrays,
+    op_cost,
+    plan_kernels,
+)
 from explorer.ppa.kinds import KIND_INDEX
 from explorer.ppa.problem import Problem, summarize
 from explorer.ppa.sample import random_design
 
 
-@lru_cache(maxsize=None)
+@cache
 def problem(workload: str, node: str) -> Problem:
     return Problem(workload, node)
 
@@ -142,7 +148,7 @@ def test_smaller_node_never_more_compute_energy_at_equal_vdd():
         d = Design("e", node, MeshConfig.uniform(2, 2, t), MemoryConfig("off_chip", "lpddr5x", 1),
                    clock_mhz=10.0, vdd_v=0.7)
         energies.append(float(p.evaluate([d]).phases["decode"].energy_breakdown_pj["compute"][0]))
-    assert all(a >= b for a, b in zip(energies, energies[1:])), energies
+    assert all(a >= b for a, b in zip(energies, energies[1:], strict=False)), energies
 
 
 def test_llama_weights_on_a_3nm_die_are_infeasible_and_say_why():
@@ -259,7 +265,7 @@ def test_every_output_is_independent_of_the_batch(workload, node):
         for k, v in want.items():
             assert np.asarray(got[k]).dtype == np.asarray(v).dtype, k
             np.testing.assert_allclose(got[k], v, rtol=1e-12, atol=0, err_msg=k)
-        for name, ph in together.phases.items():   # padding groups: no ops, no busy cycles
+        for ph in together.phases.values():   # padding groups: no ops, no busy cycles
             pad = batch.g_tiles[i] == 0
             assert not ph.op_counts[i][pad].any() and not ph.op_busy_cycles[i][pad].any()
 
