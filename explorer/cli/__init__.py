@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        command.main(args=args or ["--help"], prog_name="llm2silicon", standalone_mode=False)
+        # Without standalone mode click returns the code of a ``typer.Exit`` instead of raising.
+        code = command.main(args=args or ["--help"], prog_name="llm2silicon", standalone_mode=False)
     except InputError as e:
         return _fail(str(e))
     except click_exceptions.UsageError as e:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e).splitlines()[0])
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
 if __name__ == "__main__":

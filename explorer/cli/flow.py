@@ -68,7 +68,8 @@ class _RichObserver(FlowObserver):
             info = f"[yellow]not run[/yellow] {record.message}"
         if not self.p.tasks[t].started:
             self.p.start_task(t)
-        self.p.update(t, total=total, completed=total if record.status == "done" else 0, info=info)
+        # Every ended stage counts as finished (no spinner); the info column says how.
+        self.p.update(t, total=total, completed=total, info=info)
         self.p.stop_task(t)
 
 
@@ -113,7 +114,7 @@ def flow_cmd(
         out = Path("build") / f"{stem}_{node}_{mode}".replace("/", "_").replace(":", "_")
     check_flow(config, out, resume=resume)        # bad input: one error line, no progress drawn
     console = _console()
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<9}"), BarColumn(bar_width=24),
+    with Progress(SpinnerColumn(finished_text=" "), TextColumn("[bold]{task.description:<9}"), BarColumn(bar_width=24),
                   MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
                   console=console, transient=False) as progress:
         result = run_flow(config, out, resume=resume, observer=_RichObserver(progress))
