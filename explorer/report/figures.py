@@ -77,7 +77,7 @@ def floorplan_svg(classes: Sequence[Sequence[int]], util: Sequence[Sequence[floa
 def bar_png(values: Mapping[str, float], *, title: str, unit: str, log: bool = False) -> bytes:
     """A horizontal bar chart of ``values`` (largest first) as PNG bytes."""
     items = sorted(((k, v) for k, v in values.items() if v > 0), key=lambda kv: kv[1])
-    fig = Figure(figsize=(6.4, 0.35 * max(len(items), 2) + 1.0))
+    fig = Figure(figsize=(5.6, 0.32 * max(len(items), 2) + 1.0))
     ax = fig.add_subplot()
     if items:
         ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")

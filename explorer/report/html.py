@@ -24,7 +24,7 @@ th{background:#f0f3f7}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .notrun{color:#a33;font-style:italic}.ok{color:#170}.bad{color:#b00;font-weight:bold}
 pre{background:#f6f8fa;padding:10px;font-size:12px;overflow-x:auto;white-space:pre-wrap}
 .meta{color:#555;font-size:13px}.row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-img{max-width:100%}.small{font-size:12px;color:#555}
+img{max-width:100%}.row img{max-width:49%}.small{font-size:12px;color:#555}
 """
 
 
@@ -106,10 +106,12 @@ def _stages(data: RunData) -> str:
         r = stages.get(s, {})
         rows.append((s, r.get("status", "not run") + (" (reused)" if r.get("reused") else ""),
                      r.get("seconds") if r.get("seconds") is not None else "-", r.get("message", "")))
-    total = sum(stages.get(s, {}).get("seconds") or 0.0 for s in STAGES if s != "report")
+    sec = {s: stages.get(s, {}).get("seconds") or 0.0 for s in STAGES}
+    wall = sec["explore"] + sec["generate"] + max(sec["synth"], sec["verify"]) + sec["report"]
     return ("<h2>Flow</h2>" + _table(("stage", "status", "seconds", "note"), rows)
-            + f"<p class=small>Stage wall times (each from the run that produced its output): "
-              f"{fmt(total)} s before the report.</p>")
+            + "<p class=small>Wall time of each stage, from the run that produced its output; "
+              "synth and verify run side by side, so the flow took explore + generate + "
+              f"max(synth, verify) + report = {fmt(wall)} s.</p>")
 
 
 def _design(data: RunData) -> str:
@@ -221,12 +223,19 @@ def _search(data: RunData) -> str:
     return "".join(parts)
 
 
+def _shape(shape: Any) -> str:
+    if isinstance(shape, dict):
+        return " ".join(f"{k}={v}" for k, v in shape.items())
+    if isinstance(shape, (list, tuple)):
+        return "x".join(str(s) for s in shape)
+    return "-" if shape is None else str(shape)
+
+
 def _fidelity(data: RunData) -> str:
     v = data.verify
     if v is None:
         return "<h2>Fidelity: RTL vs model</h2>" + _not_run("verify", _stage_why(data, "verify"))
-    rows = [(p.get("op"), p.get("kind"), "x".join(str(s) for s in p.get("shape", []))
-             if isinstance(p.get("shape"), list) else p.get("shape"), p.get("tile_class"),
+    rows = [(p.get("op"), p.get("kind"), _shape(p.get("shape")), p.get("tile", p.get("tile_class")),
              p.get("tiles"), p.get("model_cycles"), p.get("rtl_cycles"), p.get("cycle_error"),
              p.get("functional_pass"), p.get("max_abs_err_vs_float64")) for p in v.get("points", [])]
     ok = v.get("functional_pass")
@@ -237,7 +246,7 @@ def _fidelity(data: RunData) -> str:
             f"{fmt(v.get('cycle_error_median'))}, max {fmt(v.get('cycle_error_max'))}; Verilator "
             f"{fmt(cps.get('single_tile'))} cycles/s (one tile), {fmt(cps.get('mesh_2x2'))} (2x2); "
             f"{fmt(v.get('elapsed_s'))} s.</p>"
-            + _table(("op", "kind", "shape", "tile class", "tiles", "model cycles", "RTL cycles",
+            + _table(("op", "kind", "shape", "tile", "tiles", "model cycles", "RTL cycles",
                       "cycle error", "results match", "max |err| vs float64"), rows))
 
 
