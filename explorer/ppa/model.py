@@ -34,6 +34,7 @@ from .phase import (
     op_terms,
     phase_result,
     stage_counts,
+    stage_start,
 )
 from .tables import KIND_INDEX, WorkloadTables
 
@@ -193,7 +194,8 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     fmax = node.fmax_mhz_at(vdd)
     violations |= 32 * (batch.clock_mhz > fmax * (1 + 1e-9))
     violations |= 64 * ((vdd < node.vdd_min_v - 1e-9) | (vdd > node.vdd_max_v + 1e-9))
-    w_tile = stage_counts(tables.cum_weight_bytes, batch.stage_end) / np.maximum(batch.g_tiles, 1)
+    start = stage_start(batch.stage_end)
+    w_tile = stage_counts(tables.cum_weight_bytes, batch.stage_end, start) / np.maximum(batch.g_tiles, 1)
     wmem_g = batch.k_wmem_kib[np.arange(d_n)[:, None], batch.g_class] * 1024.0
     violations |= 4 * (~batch.weights_offchip & (active & (w_tile > wmem_g)).any(1))
     # On-die weight capacity per mm2 at the node: even the densest array (ROM) of the
@@ -203,7 +205,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     weights_mm2 = tables.weight_bytes * 8 * um2_bit * 1e-6
     violations |= 256 * (~batch.weights_offchip & (weights_mm2 > RETICLE_MM2))
     # Op counts of every phase at once ([D, G, U] / [E, U] over all phases' columns).
-    counts_all = stage_counts(tables.u["cum_uid"], batch.stage_end).astype(float)
+    counts_all = stage_counts(tables.u["cum_uid"], batch.stage_end, start)
     count_e_all = entry_counts(counts_all, ent.of_group, len(ed))
     counts = {name: counts_all[..., sl] for name, sl in tables.phase_cols.items()}
     count_e = {name: count_e_all[:, sl] for name, sl in tables.phase_cols.items()}
@@ -211,7 +213,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     kv_g = np.zeros((d_n, g_n))
     dec = tables.phases.get("decode")
     if dec is not None:
-        kv_g = stage_counts(dec.cum_kv_bytes, batch.stage_end) / np.maximum(batch.g_tiles, 1)
+        kv_g = stage_counts(dec.cum_kv_bytes, batch.stage_end, start) / np.maximum(batch.g_tiles, 1)
     dmem_g = dmem_e[ent.of_group]
     kv_fits = ~(active & (kv_g + work_g > dmem_g)).any(1)
     kv_offchip = ~kv_fits & has_mem
@@ -225,7 +227,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     # ---- phases -----------------------------------------------------------------------
     terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
     busy_all = np.where(active[..., None], terms.busy[ent.of_group], _F0)   # [D, G, U]
-    grp = group_terms(ent, batch.stage_end, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
+    grp = group_terms(ent, start, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
     mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
     phases: dict[str, PhaseResult] = {}
     for name, pt in tables.phases.items():

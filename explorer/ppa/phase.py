@@ -10,9 +10,10 @@ import numpy as np
 from .. import contract as C
 from ..tech.node import TechNode
 from .kernels import OpCost, TileArrays
-from .tables import KIND_INDEX, PhaseTable
+from .tables import PhaseTable
 
-__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_terms", "phase_result", "stage_counts", "entry_counts",
+__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_terms", "phase_result",
+           "stage_counts", "stage_start", "entry_counts",
            "NONLINEAR_ALU_OPS", "allgather_recv_bits", "noc_cycles", "gather_cycles",
            "gather_latency", "sync_cycles", "BARRIER_ROUND_CYCLES", "GATHER_ROUND_CYCLES"]
 
@@ -120,10 +121,17 @@ def _per_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
     return np.bincount(design, weights=values, minlength=d_n)
 
 
-def stage_counts(cum: np.ndarray, stage_end: np.ndarray) -> np.ndarray:
-    """Per-stage totals of a cumulative table over name positions (``[D, G, ...]``)."""
-    start = np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
+def stage_counts(cum: np.ndarray, stage_end: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Per-stage totals of a cumulative table over name positions (``[D, G, ...]``);
+    ``start`` (:func:`stage_start`) when the caller has it."""
+    if start is None:
+        start = stage_start(stage_end)
     return cum[stage_end] - cum[start]
+
+
+def stage_start(stage_end: np.ndarray) -> np.ndarray:
+    """The first name position of every stage (``[D, G]``)."""
+    return np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1)
 
 
 def entry_counts(counts: np.ndarray, of_group: np.ndarray, e_n: int) -> np.ndarray:
@@ -142,6 +150,8 @@ class OpTerms:
     busy: np.ndarray           # cycles: max of compute (+ all-gather), NoC and off-chip terms
     code: np.ndarray           # the limiting term (index into BOUNDS)
     off_bytes: np.ndarray      # off-chip bytes
+    is_mm: np.ndarray          # [U] 1.0 for matmuls
+    energy_bin: np.ndarray     # [4, E] bincount bins of the energy terms: design x 4 + term
     energy: np.ndarray         # [4, E, U] compute, sram, control pJ; NoC bits x hops
 
 
@@ -152,16 +162,14 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
         return a[None, :]
 
     nf = ent.n.astype(float)
-    is_mm = op(u["kind"] == KIND_INDEX["matmul"])
+    is_mm = op(u["is_mm"])
     # Operands each tile receives: all-gathered matmul inputs + streamed weights/KV.
     recv_bits = np.where(is_mm, allgather_recv_bits(op(u["act_in_bytes"]), nf), _F0)
     # All-gathered inputs before the GEMM (gather_cycles); streamed operands are popped
     # by the GEMM loop itself, so their network time overlaps its compute.
     gather = gather_cycles(recv_bits, ent.tile.vlen, ent.flits_per_vec)
     noc = noc_cycles(0.0, cost.net_bits, ent.tile.vlen, ent.flits_per_vec)
-    # Streamed B operands are re-read once per group of A rows (one accumulator per row).
-    regroup = op(-(-np.where(u["kind"] == KIND_INDEX["matmul"], u["batch"] * u["m"],
-                             u["share"] * u["m"]) // C.ACCS))
+    regroup = op(u["regroup"])            # streamed operands re-read per group of A rows
     off_bytes = (np.where(ent.w_off & is_mm, op(u["weight_read_bytes"]) * regroup, _F0)
                  + np.where(ent.kv_off, op(u["kv_read_bytes"]) * regroup
                             + op(u["kv_write_bytes"]), _F0))
@@ -184,7 +192,8 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     # All-gathers forward operands tile to tile (one hop per received bit); streamed
     # operands cross the mesh from the edge.
     energy[3] = recv_bits + cost.net_bits * edge_hops[ent.design][:, None]
-    return OpTerms(busy=busy, code=code, off_bytes=off_bytes, energy=energy)
+    return OpTerms(busy=busy, code=code, off_bytes=off_bytes, is_mm=u["is_mm"].astype(float),
+                   energy=energy, energy_bin=ent.design[None, :] * 4 + np.arange(4)[:, None])
 
 
 def _code_totals(values: np.ndarray, code: np.ndarray, row: np.ndarray, d_n: int) -> np.ndarray:
@@ -205,7 +214,7 @@ class Groups:
     bw_cycle: np.ndarray       # off-chip bytes per cycle of the design
 
 
-def group_terms(ent: Entries, stage_end: np.ndarray, g_row: np.ndarray, g_col: np.ndarray,
+def group_terms(ent: Entries, start: np.ndarray, g_row: np.ndarray, g_col: np.ndarray,
                 g_tiles: np.ndarray, g_hops: np.ndarray) -> Groups:
     d_n, g_n = g_tiles.shape
     flits_g = ent.flits_per_vec[ent.of_group, 0]
@@ -213,7 +222,7 @@ def group_terms(ent: Entries, stage_end: np.ndarray, g_row: np.ndarray, g_col: n
     bw_d = np.zeros(d_n)
     bw_d[ent.design] = ent.bw_cycle[:, 0]
     return Groups(
-        start=np.concatenate([np.zeros_like(stage_end[:, :1]), stage_end[:, :-1]], axis=1),
+        start=start,
         sync=sync_cycles(g_tiles, g_hops, flits_g), gather=gather_latency(g_tiles, flits_g),
         dist=np.abs(g_row - g_row[:, prev]) + np.abs(g_col - g_col[:, prev]),
         x_cycles=flits_g / (np.maximum(g_tiles, 1) * ent.tile.vlen[ent.of_group, 0]),
@@ -239,7 +248,7 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp:
     ones = np.ones(counts.shape[-1])
     busy_g = (counts * busy_dgu) @ ones
     ops_in_group = counts @ ones
-    mm_in_group = counts @ (pt.u_kind == KIND_INDEX["matmul"]).astype(float)
+    mm_in_group = counts @ terms.is_mm[cols]
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
     into = np.where((ops_in_group > 0) & (grp.start > 0), pt.cut_bits[grp.start], _F0)
@@ -266,8 +275,8 @@ def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp:
     # Energy of one execution (pJ), per entry then per design.
     nc = count_e * ent.n
     per_entry = (nc * terms.energy[:, :, cols]) @ ones                     # [4, E]
-    idx = ent.design[None, :] * 4 + np.arange(4)[:, None]
-    per_d = np.bincount(idx.ravel(), weights=per_entry.ravel(), minlength=4 * d_n).reshape(d_n, 4)
+    per_d = np.bincount(terms.energy_bin.ravel(), weights=per_entry.ravel(),
+                        minlength=4 * d_n).reshape(d_n, 4)
     parts = {k: per_d[:, j] for j, k in enumerate(("compute", "sram", "control", "noc"))}
     parts["noc"] = (parts["noc"] + (into * np.maximum(grp.dist, 1.0)).sum(1)) * hop_pj_bit
     for k in ("compute", "sram", "control", "noc"):

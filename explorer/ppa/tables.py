@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .. import contract as C
 from ..workloads.graph import Op, OpGraph
 from .kernels import KernelPlan, plan_kernels
 
@@ -101,8 +102,13 @@ class WorkloadTables:
         slices ``phase_cols`` only for per-phase totals (computed once per workload)."""
         out = {f.name[2:]: np.concatenate([getattr(pt, f.name) for pt in self.phases.values()])
                for f in fields(PhaseTable) if f.name.startswith("u_")}
-        out["cum_uid"] = np.concatenate([pt.cum_uid for pt in self.phases.values()], axis=1)
+        # Float counts (exact below 2**53): stage totals come out as the model's float counts.
+        out["cum_uid"] = np.concatenate([pt.cum_uid for pt in self.phases.values()], axis=1).astype(float)
         out["any_int8"] = np.array(bool(out["int8"].any()))
+        out["is_mm"] = out["kind"] == KIND_INDEX["matmul"]
+        # Streamed B operands are re-read once per group of A rows (one accumulator per row).
+        out["regroup"] = -(-np.where(out["is_mm"], out["batch"] * out["m"], out["share"] * out["m"])
+                           // C.ACCS)
         return out
 
 
