@@ -29,6 +29,9 @@ def verify_cmd(
     """Run scaled-down ops of the workload on the design's tile RTL (cocotb + Verilator):
     model vs RTL cycles and results vs the golden model and float64 numpy."""
     d = Design.from_json(design)
+    from ..tech import load_node
+
+    load_node(d.node)            # an unknown node is bad input, before any build
     if out is not None and out.exists() and out.is_dir():
         raise InputError(f"--out {out} is a folder, not a file")
     from sim.toolchain import verilator_available
