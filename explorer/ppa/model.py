@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache, lru_cache, reduce
 
 import numpy as np
@@ -221,11 +221,11 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     violations |= 16 * ((active & (work_g > dmem_g)).any(1))
     imem_need = (C.ACCS + C.lanes_fp16(batch.k_vlen) * (1 + C.ACCS)) + 32
     violations |= 128 * (((cnt > 0) & (imem_need > batch.k_imem_kib * 256)).any(1))
-    ent = replace(ent, kv_off=kv_offchip[ed][:, None])
-    cost = op_cost(ent.tile, tables.plan, ent.n, ent.w_off, ent.kv_off)
+    kv_off = kv_offchip[ed][:, None]
+    cost = op_cost(ent.tile, tables.plan, ent.n, ent.w_off, kv_off)
 
     # ---- phases -----------------------------------------------------------------------
-    terms = op_terms(tables.u, cost, ent, node, (batch.rows + batch.cols) / 2.0)
+    terms = op_terms(tables.u, cost, ent, kv_off, node, (batch.rows + batch.cols) / 2.0)
     busy_all = np.where(active[..., None], terms.busy[ent.of_group], _F0)   # [D, G, U]
     grp = group_terms(ent, start, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
     mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
@@ -286,7 +286,6 @@ def _entries(batch: DesignBatch, bw_cycle: np.ndarray) -> Entries:
     return Entries(design=design, n=n, tile=tile, of_group=inv.reshape(d_n, g_n),
                    flits_per_vec=C.packet_flits(tile.vlen, batch.flit_bits[design][:, None]),
                    w_off=batch.weights_offchip[design][:, None],
-                   kv_off=np.zeros((len(design), 1), bool),
                    bw_cycle=bw_cycle[design][:, None], wmem_rom=ek(batch.k_wmem_rom))
 
 

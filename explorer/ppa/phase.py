@@ -39,7 +39,6 @@ class Entries:
     of_group: np.ndarray   # [D, G]
     flits_per_vec: np.ndarray  # [E, 1] packet flits carrying one vector register
     w_off: np.ndarray      # [E, 1] bool
-    kv_off: np.ndarray     # [E, 1] bool
     bw_cycle: np.ndarray   # [E, 1] off-chip bytes per cycle of the design
     wmem_rom: np.ndarray   # [E, 1] bool
 
@@ -155,9 +154,10 @@ class OpTerms:
     energy: np.ndarray         # [4, E, U] compute, sram, control pJ; NoC bits x hops
 
 
-def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: TechNode,
-             edge_hops: np.ndarray) -> OpTerms:
-    """:class:`OpTerms` of the ops ``u`` (``WorkloadTables.u``) with kernel costs ``cost``."""
+def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, kv_off: np.ndarray,
+             node: TechNode, edge_hops: np.ndarray) -> OpTerms:
+    """:class:`OpTerms` of the ops ``u`` (``WorkloadTables.u``) with kernel costs ``cost``;
+    ``kv_off`` (``[E, 1]``) says which entries' designs keep the KV cache off chip."""
     def op(a: np.ndarray) -> np.ndarray:
         return a[None, :]
 
@@ -171,7 +171,7 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, node: Tech
     noc = noc_cycles(0.0, cost.net_bits, ent.tile.vlen, ent.flits_per_vec)
     regroup = op(u["regroup"])            # streamed operands re-read per group of A rows
     off_bytes = (np.where(ent.w_off & is_mm, op(u["weight_read_bytes"]) * regroup, _F0)
-                 + np.where(ent.kv_off, op(u["kv_read_bytes"]) * regroup
+                 + np.where(kv_off, op(u["kv_read_bytes"]) * regroup
                             + op(u["kv_write_bytes"]), _F0))
     off = off_bytes / np.maximum(ent.bw_cycle, 1e-12)
     compute = cost.cycles.astype(float) + gather
