@@ -32,7 +32,7 @@ from .phase import (
     entry_counts,
     group_terms,
     op_terms,
-    phase_result,
+    phase_results,
     stage_counts,
     stage_start,
 )
@@ -207,8 +207,6 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     # Op counts of every phase at once ([D, G, U] / [E, U] over all phases' columns).
     counts_all = stage_counts(tables.u["cum_uid"], batch.stage_end, start)
     count_e_all = entry_counts(counts_all, ent.of_group, len(ed))
-    counts = {name: counts_all[..., sl] for name, sl in tables.phase_cols.items()}
-    count_e = {name: count_e_all[:, sl] for name, sl in tables.phase_cols.items()}
     work_g = _working_set(tables.u, ent, count_e_all > 0)[ent.of_group]
     kv_g = np.zeros((d_n, g_n))
     dec = tables.phases.get("decode")
@@ -229,11 +227,8 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     busy_all = np.where(active[..., None], terms.busy[ent.of_group], _F0)   # [D, G, U]
     grp = group_terms(ent, start, batch.g_row, batch.g_col, batch.g_tiles, batch.g_hops)
     mem_pj_bit, static_mw = mem("pj_per_bit"), clock_mw + leakage_mw
-    phases: dict[str, PhaseResult] = {}
-    for name, pt in tables.phases.items():
-        sl = tables.phase_cols[name]
-        phases[name] = phase_result(pt, sl, terms, ent, grp, counts[name], count_e[name],
-                                    busy_all[..., sl], f_hz, dyn, hop_pj_bit, mem_pj_bit, static_mw)
+    phases = phase_results(tables, terms, ent, grp, counts_all, count_e_all, busy_all, f_hz, dyn,
+                           hop_pj_bit, mem_pj_bit, static_mw)
     power_mw = reduce(np.maximum, [p.power_mw for p in phases.values()])
     # The die's own power excludes the energy spent inside the off-chip memory devices.
     die_mw = reduce(np.maximum, [p.power_mw - p.energy_breakdown_pj["offchip"] * 1e-9

@@ -10,9 +10,9 @@ import numpy as np
 from .. import contract as C
 from ..tech.node import TechNode
 from .kernels import OpCost, TileArrays
-from .tables import PhaseTable
+from .tables import WorkloadTables
 
-__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_terms", "phase_result",
+__all__ = ["Entries", "PhaseResult", "OpTerms", "op_terms", "Groups", "group_terms", "phase_results",
            "stage_counts", "stage_start", "entry_counts",
            "NONLINEAR_ALU_OPS", "allgather_recv_bits", "noc_cycles", "gather_cycles",
            "gather_latency", "sync_cycles", "BARRIER_ROUND_CYCLES", "GATHER_ROUND_CYCLES"]
@@ -116,10 +116,6 @@ def sync_cycles(n_tiles, hops, flits_per_vec):
     return np.where(n > 1, rounds * (_flight(hops, flits_per_vec) + BARRIER_ROUND_CYCLES), _F0)
 
 
-def _per_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
-    return np.bincount(design, weights=values, minlength=d_n)
-
-
 def stage_counts(cum: np.ndarray, stage_end: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     """Per-stage totals of a cumulative table over name positions (``[D, G, ...]``);
     ``start`` (:func:`stage_start`) when the caller has it."""
@@ -150,7 +146,6 @@ class OpTerms:
     code: np.ndarray           # the limiting term (index into BOUNDS)
     off_bytes: np.ndarray      # off-chip bytes
     is_mm: np.ndarray          # [U] 1.0 for matmuls
-    energy_bin: np.ndarray     # [4, E] bincount bins of the energy terms: design x 4 + term
     energy: np.ndarray         # [4, E, U] compute, sram, control pJ; NoC bits x hops
 
 
@@ -193,7 +188,7 @@ def op_terms(u: Mapping[str, np.ndarray], cost: OpCost, ent: Entries, kv_off: np
     # operands cross the mesh from the edge.
     energy[3] = recv_bits + cost.net_bits * edge_hops[ent.design][:, None]
     return OpTerms(busy=busy, code=code, off_bytes=off_bytes, is_mm=u["is_mm"].astype(float),
-                   energy=energy, energy_bin=ent.design[None, :] * 4 + np.arange(4)[:, None])
+                   energy=energy)
 
 
 def _code_totals(values: np.ndarray, code: np.ndarray, row: np.ndarray, d_n: int) -> np.ndarray:
@@ -229,62 +224,80 @@ def group_terms(ent: Entries, start: np.ndarray, g_row: np.ndarray, g_col: np.nd
         bw_cycle=bw_d)
 
 
-def phase_result(pt: PhaseTable, cols: slice, terms: OpTerms, ent: Entries, grp: Groups,
-                 counts: np.ndarray, count_e: np.ndarray, busy_dgu: np.ndarray,
-                 f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
-                 mem_pj_bit: np.ndarray, static_mw: np.ndarray) -> PhaseResult:
-    """Timing and energy of phase ``pt`` (columns ``cols`` of ``terms``) for every design.
+def phase_results(tables: WorkloadTables, terms: OpTerms, ent: Entries, grp: Groups,
+                  counts: np.ndarray, count_e: np.ndarray, busy_dgu: np.ndarray,
+                  f_hz: np.ndarray, dyn: np.ndarray, hop_pj_bit: np.ndarray,
+                  mem_pj_bit: np.ndarray, static_mw: np.ndarray) -> dict[str, PhaseResult]:
+    """Timing and energy of every phase of ``tables`` for every design, phases as a last
+    axis (one pass for all of them; ``tables.phase_stack`` maps op columns to phases).
 
-    ``counts`` (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the phase's op counts per
-    group and per entry (:func:`stage_counts`, :func:`entry_counts`), ``busy_dgu`` the
-    phase's ``terms.busy`` gathered to groups.
+    ``counts`` (``[D, G, U]``) and ``count_e`` (``[E, U]``) are the op counts per group and
+    per entry (:func:`stage_counts`, :func:`entry_counts`) over every phase's columns,
+    ``busy_dgu`` ``terms.busy`` gathered to groups.
     """
-    d_n = len(grp.bw_cycle)
-    busy, code, off_bytes = terms.busy[:, cols], terms.code[:, cols], terms.off_bytes[:, cols]
+    d_n, p_n = len(grp.bw_cycle), len(tables.phases)
+    ps = tables.phase_stack
+    of_phase = ps["onehot"]                                               # [U, P]
 
-    # Stage totals: ops of each group are a contiguous range of the workload order.
-    # Sums over the (short, contiguous) op axis as products with ones: a BLAS gemv is
-    # an order of magnitude faster than numpy's reduction along a 10-40 element axis.
-    ones = np.ones(counts.shape[-1])
-    busy_g = (counts * busy_dgu) @ ones
-    ops_in_group = counts @ ones
-    mm_in_group = counts @ terms.is_mm[cols]
+    # Stage totals: ops of each group are a contiguous range of the workload order. Sums
+    # over the (short) op axis are BLAS products: numpy reduces a 10-40 element axis slowly.
+    busy_g = (counts * busy_dgu) @ of_phase                               # [D, G, P]
+    ops_in_group = counts @ of_phase
+    mm_in_group = counts @ ps["onehot_mm"]
     # Activations crossing into a stage from the one before (skip connections are
     # forwarded stage to stage); the receiving tiles each take their share.
-    into = np.where((ops_in_group > 0) & (grp.start > 0), pt.cut_bits[grp.start], _F0)
-    x_g = np.where(into > 0, into * grp.x_cycles + grp.dist * C.HOP_CYCLES, _F0)
-    group_cycles = busy_g + grp.sync * ops_in_group + grp.gather * mm_in_group + x_g
+    into = np.where((ops_in_group > 0) & (grp.start > 0)[..., None], ps["cut_bits"][grp.start], _F0)
+    x_g = np.where(into > 0, into * grp.x_cycles[..., None] + (grp.dist * C.HOP_CYCLES)[..., None], _F0)
+    group_cycles = (busy_g + grp.sync[..., None] * ops_in_group + grp.gather[..., None] * mm_in_group
+                    + x_g)
 
-    # Throughput and the limiting term.
-    step = group_cycles.sum(1)
-    off_total = _per_design((count_e * off_bytes) @ ones, ent.design, d_n)
-    off_floor = off_total / np.maximum(grp.bw_cycle, 1e-12)
-    if pt.phase == "prefill":
+    # Throughput and the limiting term. Single-batch phases (decode, encode) take every
+    # stage in turn; prefill is pipelined (period = the slowest stage).
+    step = group_cycles.sum(1)                                            # [D, P]
+    off_d = _by_design(((count_e * terms.off_bytes) @ of_phase)[None], ent.design, d_n)[0]
+    off_floor = off_d / np.maximum(grp.bw_cycle, 1e-12)[:, None]
+    idx = (ent.design[:, None] * p_n + ps["phase_of"]) * 4 + terms.code
+    per_code = np.bincount(idx.ravel(), weights=(count_e * terms.busy).ravel(),
+                           minlength=d_n * p_n * 4).reshape(d_n, p_n, 4)
+    bound = np.argmax(per_code, axis=2)
+    period = step.copy()
+    if "prefill" in tables.phases:
+        p = ps["index"]["prefill"]
+        cols = tables.phase_cols["prefill"]
+        gc = group_cycles[:, :, p]
         rows_ix = np.arange(d_n)
-        worst = np.argmax(group_cycles, axis=1)
+        worst = np.argmax(gc, axis=1)
         e_w = ent.of_group[rows_ix, worst]
-        per_code = _code_totals(counts[rows_ix, worst] * busy[e_w], code[e_w], rows_ix, d_n)
-        bound = np.where(off_floor >= group_cycles.max(1), _K3, np.argmax(per_code, axis=1))
-        period = np.maximum(group_cycles.max(1), off_floor)
-    else:
-        bound = np.argmax(_code_totals(count_e * busy, code, ent.design, d_n), axis=1)
-        period = step
+        pc = _code_totals(counts[rows_ix, worst, cols] * terms.busy[e_w, cols],
+                          terms.code[e_w, cols], rows_ix, d_n)
+        bound[:, p] = np.where(off_floor[:, p] >= gc.max(1), _K3, np.argmax(pc, axis=1))
+        period[:, p] = np.maximum(gc.max(1), off_floor[:, p])
     period = np.maximum(period, 1.0)
-    tokens_per_s = pt.tokens * f_hz / period
+    tokens_per_s = ps["tokens"] * f_hz[:, None] / period
 
-    # Energy of one execution (pJ), per entry then per design.
-    nc = count_e * ent.n
-    per_entry = (nc * terms.energy[:, :, cols]) @ ones                     # [4, E]
-    per_d = np.bincount(terms.energy_bin.ravel(), weights=per_entry.ravel(),
-                        minlength=4 * d_n).reshape(d_n, 4)
-    parts = {k: per_d[:, j] for j, k in enumerate(("compute", "sram", "control", "noc"))}
-    parts["noc"] = (parts["noc"] + (into * np.maximum(grp.dist, 1.0)).sum(1)) * hop_pj_bit
-    for k in ("compute", "sram", "control", "noc"):
-        parts[k] = parts[k] * dyn
-    parts["offchip"] = off_total * 8 * mem_pj_bit
+    # Energy of one execution (pJ), per entry then per design: [4, D, P].
+    per_entry = ((count_e * ent.n) * terms.energy) @ of_phase             # [4, E, P]
+    per_d = _by_design(per_entry, ent.design, d_n)
+    noc = (per_d[3] + (into * np.maximum(grp.dist, 1.0)[..., None]).sum(1)) * hop_pj_bit[:, None]
+    parts = {"compute": per_d[0] * dyn[:, None], "sram": per_d[1] * dyn[:, None],
+             "control": per_d[2] * dyn[:, None], "noc": noc * dyn[:, None],
+             "offchip": off_d * 8 * mem_pj_bit[:, None]}
     energy = sum(parts.values())
-    power_mw = energy * 1e-12 * (f_hz / period) * 1e3 + static_mw
-    return PhaseResult(tokens_per_s=tokens_per_s, latency_s=np.maximum(step, 1.0) / f_hz,
-                       energy_pj=energy, power_mw=power_mw, bound=bound,
-                       energy_breakdown_pj=parts, offchip_bytes_per_s=off_total * f_hz / period,
-                       group_cycles=group_cycles, op_counts=counts, op_busy_cycles=busy_dgu)
+    rate = f_hz[:, None] / period
+    power_mw = energy * 1e-12 * rate * 1e3 + static_mw[:, None]
+    latency_s = np.maximum(step, 1.0) / f_hz[:, None]
+    return {name: PhaseResult(
+        tokens_per_s=tokens_per_s[:, p], latency_s=latency_s[:, p], energy_pj=energy[:, p],
+        power_mw=power_mw[:, p], bound=bound[:, p],
+        energy_breakdown_pj={k: v[:, p] for k, v in parts.items()},
+        offchip_bytes_per_s=off_d[:, p] * rate[:, p], group_cycles=group_cycles[:, :, p],
+        op_counts=counts[..., tables.phase_cols[name]], op_busy_cycles=busy_dgu[..., tables.phase_cols[name]])
+        for p, name in enumerate(tables.phases)}
+
+
+def _by_design(values: np.ndarray, design: np.ndarray, d_n: int) -> np.ndarray:
+    """``[K, E, P]`` entry values summed per design -> ``[K, D, P]`` (in entry order)."""
+    k_n, e_n, p_n = values.shape
+    idx = (np.arange(k_n)[:, None, None] * d_n + design[None, :, None]) * p_n + np.arange(p_n)
+    return np.bincount(idx.ravel(), weights=values.ravel(),
+                       minlength=k_n * d_n * p_n).reshape(k_n, d_n, p_n)

@@ -111,6 +111,20 @@ class WorkloadTables:
                            // C.ACCS)
         return out
 
+    @cached_property
+    def phase_stack(self) -> Mapping[str, object]:
+        """Phases as an axis (``P``, in ``phases`` order): ``onehot`` ``[U, P]`` (1.0 where
+        op column u belongs to phase p), ``onehot_mm`` (matmuls only), ``phase_of`` ``[U]``,
+        ``cut_bits`` ``[names + 1, P]``, ``tokens`` ``[P]`` and each phase's ``index``."""
+        names = list(self.phases)
+        phase_of = np.concatenate([np.full(pt.n_unique, p) for p, pt in enumerate(self.phases.values())])
+        onehot = (phase_of[:, None] == np.arange(len(names))).astype(float)
+        return {"onehot": onehot, "onehot_mm": onehot * self.u["is_mm"][:, None],
+                "phase_of": phase_of.astype(np.int64),
+                "cut_bits": np.stack([pt.cut_bits for pt in self.phases.values()], axis=1),
+                "tokens": np.array([float(pt.tokens) for pt in self.phases.values()]),
+                "index": {n: p for p, n in enumerate(names)}}
+
 
 def _phase_table(graph: OpGraph, name_pos: Mapping[str, int], n_names: int) -> PhaseTable:
     ops: list[Op] = graph.ops
