@@ -125,14 +125,16 @@ def _loop(t: TileArrays, blocks: np.ndarray, vmac: np.ndarray, vlsu: np.ndarray,
     rem = blocks - full * u
     # The full iterations' body (k = u) and the remainder's (k = rem) as one stacked array.
     k = np.array((u, rem))                     # u already has the shape of blocks and vec
-    kmac, klsu, knet, kvec = k * vmac, k * vlsu, k * vnet, k * vec
-    unit_max = np.maximum(np.maximum(kmac, klsu), knet)
+    # The busiest unit per block times the blocks: k >= 0 and all counts are integers, so
+    # this is max(k * vmac, k * vlsu, k * vnet) exactly, and unit ties are ties per block.
+    vmax = np.maximum(np.maximum(vmac, vlsu), vnet)
+    unit_max, kvec = k * vmax, k * vec
     issue = np.maximum(np.maximum(np.ceil(kvec / vip), loop_issue), np.ceil((kvec + LOOP_SCALARS) / iw))
     c = (np.maximum(unit_max, issue) + C.BRANCH_PENALTY_CYCLES) * (k > 0)
     # VMAC is compute; VLSU scratchpad; VNET network; issue-bound is compute (ties go to
-    # the first of VMAC, VLSU, VNET). The full iterations' unit decides.
-    code = np.where((issue[0] >= unit_max[0]) | (kmac[0] == unit_max[0]), _K0,
-                    np.where(klsu[0] == unit_max[0], _K1, _K2))
+    # the first of VMAC, VLSU, VNET). The full iterations' unit decides (k = u >= 1).
+    code = np.where((issue[0] >= unit_max[0]) | (vmac == vmax), _K0,
+                    np.where(vlsu == vmax, _K1, _K2))
     cycles = full * c[0] + c[1]
     instrs = blocks * vec + (full + (rem > 0)) * LOOP_SCALARS
     return cycles, code, instrs
