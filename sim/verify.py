@@ -183,12 +183,14 @@ def run_point(p: VerifyPoint, *, seed: int = 0, cache_dir: Path | None = None,
     if p.tiles == 1:
         iss = run_program(progs[0])
         iss_cycles, iss_outs = int(iss.cycles), [dict(iss.outputs)]
+        iss_tiles = [iss_cycles]
         mc = model_cycles(p.op, tile, share=p.share)
     else:
         gp = compile_group(p.op, tile, rows, cols, rng=np.random.default_rng(seed), share=p.share)
         progs = list(gp.programs)
         run, iss_outs = run_group(gp, p.flit_bits)
         iss_cycles = int(run.cycles)
+        iss_tiles = [int(x.cycles) for x in run.results]
         mc = model_group_cycles(p.op, tile, rows, cols, p.flit_bits, share=p.share)
     say(f"{p.name}: {p.op.kind} {p.shape} on {tile} {rows}x{cols}")
     build = rtl_mesh(tile, rows, cols, p.flit_bits, cache_dir=cache_dir, log=say)
@@ -205,6 +207,7 @@ def run_point(p: VerifyPoint, *, seed: int = 0, cache_dir: Path | None = None,
     return {"op": p.name, "kind": p.op.kind, "shape": p.shape, "tile_class": p.tile_class,
             "tile": str(tile), "tiles": p.tiles, "model_cycles": round(mc, 1),
             "rtl_cycles": rtl.cycles, "iss_cycles": iss_cycles,
+            "rtl_tile_cycles": list(rtl.tile_cycles), "iss_tile_cycles": iss_tiles,
             "cycle_error": mc / rtl.cycles - 1, "functional_pass": bool(bit_exact and acc <= 1.0),
             "bit_exact_vs_golden": bool(bit_exact), "tolerance_ratio": acc,
             "max_abs_err_vs_float64": err, "sim_cycles": rtl.sim_cycles,
