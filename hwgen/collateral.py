@@ -14,6 +14,7 @@ from explorer.design import Design
 from explorer.tech import load_node
 
 from .emit import SYNTH_MEMORY_MAX_BITS, module_names, render_rtl, write_tree
+from .rominit import INIT_DIR, load_weights, weight_banks
 
 __all__ = ["Platform", "platform_for", "clock_period", "sdc", "config_mk", "orfs_shim",
            "fusesoc_core", "readme", "collateral", "generate", "LINT_WAIVERS"]
@@ -101,7 +102,11 @@ def sdc(design: Design) -> str:
 
 
 def _macro_memories(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for t in manifest["tile_modules"] for m in t["memories"] if m["macro"]]
+    """The memory-wrapper modules above SYNTH_MEMORY_MAX_BITS, each once, with the number
+    of banks (instances over the whole mesh) that use it."""
+    return [dict(e, bits=e["rows"] * e["width"], rom=e["kind"] == "rom")
+            for e in manifest["library"] if e["kind"] in ("sram", "rom")
+            and e["rows"] * e["width"] > SYNTH_MEMORY_MAX_BITS]
 
 
 def config_mk(design: Design, manifest: dict[str, Any]) -> str:
@@ -136,10 +141,11 @@ def config_mk(design: Design, manifest: dict[str, Any]) -> str:
         "#",
         f"# MEMORY MACROS: ORFS builds a memory of at most SYNTH_MEMORY_MAX_BITS (default "
         f"{SYNTH_MEMORY_MAX_BITS})",
-        "# bits from flip-flops and stops with an error on a larger one. This design has "
-        f"{len(mems)} such SRAM/ROM",
-        "# arrays (below). Before a real run, replace each listed module by a wrapper with the same",
-        "# ports (clk ce we addr wdata rdata; a ROM has no we/wdata) around a "
+        "# bits from flip-flops and stops with an error on a larger one. This design's banks use "
+        f"{len(mems)} such",
+        "# SRAM/ROM wrapper modules (below, all in rtl/l2s_memories.v). Before a real run, replace",
+        "# each listed module by one with the same ports (clk ce we addr wdata rdata; a ROM has",
+        "# clk ce addr rdata and parameter INIT_FILE) around a "
         f"{plat.fakeram_prefix}<rows>x<bits>",
         "# macro of the platform (several side by side when the width is larger than the macro's),",
         "# add its views and a halo, e.g.",
@@ -151,8 +157,8 @@ def config_mk(design: Design, manifest: dict[str, Any]) -> str:
         "# (each large memory shrunk to one row: areas and timing of the memories are then wrong):",
         "#   export SYNTH_MOCK_LARGE_MEMORIES = 1",
     ]
-    lines += [f"#   {m['module']}: {m['rows']} x {m['width']} bits ({'ROM' if m['rom'] else 'SRAM'})"
-              for m in mems]
+    lines += [f"#   {m['module']}: {m['rows']} x {m['width']} bits ({'ROM' if m['rom'] else 'SRAM'}), "
+              f"{m['instances']} bank(s)" for m in mems]
     return "\n".join(lines) + "\n"
 
 
@@ -239,8 +245,11 @@ Do not edit; regenerate with `llm2silicon generate --design <design.json> --out 
 
 | file | what |
 |---|---|
-| `rtl/*.v` | one module (plus its submodules) per distinct tile class, and the mesh top `{top}` |
-| `filelist.f` | the Verilog files in dependency order (tiles first, top last) |
+| `rtl/l2s_units.v` | the shared arithmetic units and decoders, one module each (`l2s_<unit>`) |
+| `rtl/l2s_memories.v` | the SRAM/ROM bank wrappers, one per shape (`l2s_sram_<rows>x<bits>`, `l2s_rom_<rows>x<bits>`) |
+| `rtl/<tile>.v`, `rtl/{top}.v` | one module (plus its submodules) per distinct tile class, and the mesh top |
+| `{INIT_DIR}/*.hex` | ROM contents (`$readmemh`), see below |
+| `filelist.f` | the Verilog files in dependency order (shared modules, tiles, top last) |
 | `manifest.json` | design, tile coordinates, module names, host port map, packet layout, file hashes |
 | `constraints.sdc` | clock on `clk` ({clock_period(design, plat)} {plat.time_unit}), 20 % I/O delays |
 | `config.mk` | OpenROAD-flow-scripts design config (PLATFORM {plat.name}) |
@@ -257,6 +266,15 @@ flit streams `{hp['host_in']['valid']}/{hp['host_in']['ready']}/{hp['host_in']['
 (host -> mesh) and `{hp['host_out']['valid']}/{hp['host_out']['ready']}/{hp['host_out']['payload']}`
 (mesh -> host), payload = flit data in bits [{fb - 1}:0], `last` in bit {fb}. The packet format
 is in `manifest.json` (`network`) and the project's `docs/hwgen.md`.
+
+## Memories and ROM contents
+
+Every DMEM, IMEM and WMEM bank is an instance of a wrapper in `rtl/l2s_memories.v` with a
+fixed port list (`clk ce we addr wdata rdata`; a ROM `clk ce addr rdata` and parameter
+`INIT_FILE`): replace a wrapper's body by an SRAM/ROM macro of your library and every bank
+of that shape uses it. ROM bank `b` of a tile reads the `$readmemh` file named by the tile
+parameter `WMEM_INIT_BANK<b>` (paths relative to this folder: run the tools from here).
+{_rom_note(manifest)}
 
 ## Lint (Verilator)
 
@@ -291,6 +309,20 @@ The design's node is {design.node}; ORFS runs it on {plat.name} ({plat.why}).
 """
 
 
+def _rom_note(manifest: dict[str, Any]) -> str:
+    rom = manifest.get("rom_init", {})
+    if not any(m["rom"] for t in manifest["tile_modules"] for m in t["memories"]):
+        return "This design has no ROM."
+    if rom.get("source") == "weights":
+        return (f"The files in `{rom['dir']}/` hold the weights given to `generate --weights` "
+                "(per tile instance, set by the mesh top's parameter overrides).")
+    return (f"**No weights were given, so the ROMs hold a stand-in**: every bank of a shape "
+            f"reads `{rom.get('dir', INIT_DIR)}/<wrapper>.hex`, deterministic pseudo-random rows "
+            "seeded by the shape. They are not the model; they exist so that synthesis cannot "
+            "constant-fold the ROMs away, as it would all-zero ROMs. Regenerate with "
+            "`llm2silicon generate --weights FILE.npz` for the real contents.")
+
+
 def collateral(design: Design, manifest: dict[str, Any]) -> dict[str, str]:
     """The hand-off files next to the RTL, keyed by relative path."""
     top = manifest["top"]
@@ -306,9 +338,15 @@ def collateral(design: Design, manifest: dict[str, Any]) -> dict[str, str]:
 
 
 def generate(design: Design, out_dir: str | Path, *, jobs: int | None = None,
-             cache: bool = True) -> Path:
-    """RTL + manifest + collateral into ``out_dir`` (atomically); returns ``out_dir``."""
+             cache: bool = True, weights: str | Path | None = None) -> Path:
+    """RTL + manifest + collateral into ``out_dir`` (atomically); returns ``out_dir``.
+
+    ``weights``: a ``.npz`` of arrays by op name whose contents become the tiles' ROM
+    files (:func:`hwgen.rominit.weight_banks`); without it the ROMs read a stand-in.
+    """
     platform_for(design.node)                 # fail on an unknown node before converting
-    files = render_rtl(design, jobs=jobs, cache=cache)
+    params, init = (weight_banks(design, load_weights(weights)) if weights is not None
+                    else (None, None))
+    files = render_rtl(design, jobs=jobs, cache=cache, instance_params=params, init_files=init)
     files.update(collateral(design, json.loads(files["manifest.json"])))
     return write_tree(out_dir, files)

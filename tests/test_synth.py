@@ -27,6 +27,7 @@ from hwgen.synth import (
     synth_design,
     synth_verilog,
 )
+from hwgen.synthflow import library_stubs
 from hwgen.tile.memories import RomBank, SramBank
 from sim.toolchain import verilator_available
 
@@ -179,15 +180,16 @@ def _check_random_mesh(mesh, tmp, full):
         r = _lint(files, manifest["top"], tmp)
         assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
     for e in manifest["tile_modules"]:
-        mems = [Memory(m["module"], m["rows"], m["width"], m["rom"]) for m in e["memories"]
-                if m["macro"]]
-        assert all(m.bits > SYNTH_MEMORY_MAX_BITS for m in mems)
+        assert all(m["bits"] > SYNTH_MEMORY_MAX_BITS for m in e["memories"])
+        used = e["library_instances"]
         src = {f"{e['module']}.v": files[e["file"]]}
         if full:
-            s = synth_verilog(src, e["module"], memories=mems)
+            s = synth_verilog(src, e["module"], boxes={"b.v": library_stubs(used, comb=False)},
+                              check_stubs={"s.v": library_stubs(used, comb=True)})
             assert s.latches == 0 and s.transistors > 0
         else:
-            assert check_verilog(src, e["module"], memories=mems)["latches"] == 0
+            src["s.v"] = library_stubs(used, comb=True)
+            assert check_verilog(src, e["module"])["latches"] == 0
 
 
 @pytest.mark.sim

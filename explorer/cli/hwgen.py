@@ -30,21 +30,27 @@ def generate_cmd(
     out: Annotated[Path, typer.Option(help="Output folder (rtl/, collateral; written atomically).")],
     jobs: Annotated[int, typer.Option(help="Processes converting distinct tiles in parallel.")] = 2,
     cache: Annotated[bool, typer.Option(help="Reuse tiles converted before from identical inputs.")] = True,
+    weights: Annotated[Path | None, typer.Option(
+        help="Weights .npz (arrays by op name; float -> FP16, int8 kept) for the ROM init "
+             "files; without it the ROMs read a seeded pseudo-random stand-in.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Write Verilog (one module per tile class + mesh top), manifest, SDC, ORFS config.mk,
-    FuseSoC core, file list and README for a design."""
+    """Write Verilog (shared unit/memory modules, one module per tile class, mesh top),
+    ROM init files, manifest, SDC, ORFS config.mk, FuseSoC core, file list and README."""
     from hwgen.collateral import generate
 
     d = Design.from_json(design)
     t0 = time.monotonic()
-    generate(d, out, jobs=_jobs(jobs), cache=cache)
+    if weights is not None and not weights.is_file():
+        raise InputError(f"weights file {weights} does not exist")
+    generate(d, out, jobs=_jobs(jobs), cache=cache, weights=weights)
     seconds = time.monotonic() - t0
     manifest = json.loads((out / "manifest.json").read_text())
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*")
                    if p.is_file() and not p.name.startswith("."))
     summary = {"design": d.name, "out": str(out), "top": manifest["top"],
                "tile_modules": [t["module"] for t in manifest["tile_modules"]],
+               "rom_init": manifest["rom_init"]["source"],
                "files": files, "seconds": round(seconds, 1)}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -53,6 +59,10 @@ def generate_cmd(
     console.print(f"{d.name}: {d.mesh.rows}x{d.mesh.cols} mesh, top {manifest['top']}, "
                   f"{len(summary['tile_modules'])} tile module(s), {seconds:.1f} s -> {out}",
                   markup=False)
+    if any(m["rom"] for t in manifest["tile_modules"] for m in t["memories"]):
+        console.print(f"ROM contents: {manifest['rom_init']['source']}"
+                      + (" (seeded pseudo-random, not the model: pass --weights)"
+                         if weights is None else ""), markup=False)
     for f in files:
         console.print(f"  {f}", markup=False)
 

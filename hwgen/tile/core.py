@@ -30,7 +30,10 @@ from .vlsu import LoadStore
 from .vmac import VmacUnit
 from .vnet import VnetUnit
 
-__all__ = ["Core"]
+__all__ = ["Core", "WMEM_INIT_PARAM"]
+
+#: Shared build: WMEM ROM bank b reads the file named by tile parameter WMEM_INIT_BANK<b>.
+WMEM_INIT_PARAM = "WMEM_INIT_BANK"
 
 #: x-register read ports besides two per ALU: branch rs1/rs2, lsu rs1/rs2, and rs1 of
 #: VLSU (address), VMAC (wset / vcvt.b shift), VALU (scalar), VNET (destination).
@@ -62,13 +65,19 @@ class Core(wiring.Component):
         ``tile.wmem_kind == "rom"``, the power-on contents of an SRAM WMEM otherwise.
     imem_init : sequence of int, optional
         Power-on IMEM words (programs are normally loaded through ``mem``).
+    shared : bool
+        Build for emission: arithmetic units, decoders and memory banks are instances of
+        the shared modules of :mod:`hwgen.library` (one Verilog module each per design);
+        amaranth.sim needs the default, inline build. A shared ROM WMEM reads its
+        contents from the files named by the parameters ``WMEM_INIT_BANK<b>`` that
+        emission adds to the tile (so ``wmem_init`` and ``imem_init`` must be empty).
 
     Members: see :func:`hwgen.tile.signature.core_signature`. For tests the
     architectural state is reachable as ``xrf.regs``, ``vrf.regs`` and ``vmac.accs``.
     """
 
     def __init__(self, tile: TileConfig, *, wmem_init: Sequence[int] | None = None,
-                 imem_init: Sequence[int] | None = None):
+                 imem_init: Sequence[int] | None = None, shared: bool = False):
         if not isinstance(tile, TileConfig):
             raise TypeError(f"tile must be a TileConfig, not {tile!r}")
         if tile.branch_penalty_cycles != FRONTEND_PENALTY_CYCLES:
@@ -76,12 +85,12 @@ class Core(wiring.Component):
                              f"but the front end redirects in {FRONTEND_PENALTY_CYCLES}")
         if wmem_init and not tile.wmem_rows:
             raise ValueError("wmem_init given but the tile has no WMEM (wmem_kib = 0)")
-        self.tile = tile
+        self.tile, self.shared = tile, shared
         super().__init__(core_signature(tile.vlen))
-        self.frontend = Frontend(tile, imem_init or ())
+        self.frontend = Frontend(tile, imem_init or (), shared=shared)
         pcb = self.frontend.pc_bits
         n_alu = tile.scalar_issue_per_cycle
-        self.issue = Issue(tile, pcb)
+        self.issue = Issue(tile, pcb, shared=shared)
         self.scoreboard = Scoreboard(tile)
         self.xrf = RegFile(32, 32, n_read=2 * n_alu + X_READS_FIXED,
                            n_src=n_alu + X_SOURCES_FIXED, n_ports=tile.xr_wp, zero_reg=True)
@@ -89,14 +98,15 @@ class Core(wiring.Component):
                            n_ports=tile.vr_wp)
         self.scalar = ScalarUnits(tile, pcb)
         self.loadstore = LoadStore(tile, pcb)
-        self.vmac = VmacUnit(tile, pcb)
-        self.valu = ValuUnit(tile, pcb)
+        self.vmac = VmacUnit(tile, pcb, shared=shared)
+        self.valu = ValuUnit(tile, pcb, shared=shared)
         self.vnet = VnetUnit(tile, pcb)
         self.host = HostPort(tile, pcb)
         bank = SRAM_BANK_ROWS
-        self.dmem = BankedMemory(tile.dmem_rows, tile.dmem_port_bits, bank)
+        self.dmem = BankedMemory(tile.dmem_rows, tile.dmem_port_bits, bank, shared=shared)
         self.wmem = (BankedMemory(tile.wmem_rows, tile.wmem_port_bits, bank,
-                                  init=list(wmem_init or ()), rom=tile.wmem_kind == "rom")
+                                  init=list(wmem_init or ()), rom=tile.wmem_kind == "rom",
+                                  shared=shared, init_param=WMEM_INIT_PARAM)
                      if tile.wmem_rows else None)
 
     def elaborate(self, platform):

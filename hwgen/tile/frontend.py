@@ -16,7 +16,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .memories import SramBank
+from .memories import memory_bank
 from .pipe import pick
 
 __all__ = ["SLOT", "HostWordPort", "Frontend", "FRONTEND_PENALTY_CYCLES"]
@@ -61,8 +61,8 @@ class Frontend(wiring.Component):
         IMEM word access while stopped.
     """
 
-    def __init__(self, tile, imem_init=()):
-        self._t = tile
+    def __init__(self, tile, imem_init=(), *, shared: bool = False):
+        self._t, self._shared = tile, shared
         self._init = [int(w) for w in imem_init]
         if len(self._init) > tile.imem_words:
             raise ValueError(f"imem_init has {len(self._init)} words, more than IMEM's "
@@ -98,8 +98,8 @@ class Frontend(wiring.Component):
         host_b = Signal(range(max(2, nb)))
         banks = []
         for b in range(nb):
-            bank = SramBank(depth, 32, self._init[b::nb])
-            m.submodules[f"imem{b}"] = bank
+            bank = memory_bank(m, f"imem{b}", depth, 32, shared=self._shared,
+                               init=self._init[b::nb])
             banks.append(bank)
             host_hit = self.host.ce & (hb == b)
             m.d.comb += [bank.ce.eq(Mux(self.run, fetch_now, host_hit)),

@@ -21,6 +21,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..isa import SysOp, Unit, VnetOp
+from ..library import decoder_module_name, place
 from .decode import DECODED, LAT_BITS, Decoder
 from .frontend import SLOT
 from .pipe import pick
@@ -51,10 +52,12 @@ def _sum(terms):
 
 
 class Issue(wiring.Component):
-    """Decoders, hazard/structural checks and per-unit dispatch of one cycle's group."""
+    """Decoders, hazard/structural checks and per-unit dispatch of one cycle's group.
 
-    def __init__(self, tile, pc_bits: int):
-        self._t = tile
+    With ``shared`` the per-slot decoders are instances of one :mod:`hwgen.library` module."""
+
+    def __init__(self, tile, pc_bits: int, *, shared: bool = False):
+        self._t, self._shared = tile, shared
         iw, depth = tile.issue_width, max_latency(tile)
         self.n_alu = tile.scalar_issue_per_cycle
         disp = dispatch_layout(pc_bits)
@@ -74,7 +77,8 @@ class Issue(wiring.Component):
         m = Module()
         go_prev, slots = self.run, []
         for j in range(self._t.issue_width):
-            m.submodules[f"dec{j}"] = dec = Decoder(self._t)
+            dec = place(m, f"dec{j}", Decoder(self._t), self._shared,
+                        module=decoder_module_name(self._t))
             m.d.comb += dec.insn.eq(self.slots[j].insn)
             f = self._classify(m, j, dec.out)
             ok = ~self._hazard(f, slots) & self._structural_ok(j, f, slots)

@@ -1,9 +1,11 @@
-"""SRAM/ROM bank wrappers with fixed port lists, and a row-banked memory built from them.
+"""SRAM/ROM banks with fixed port lists, and a row-banked memory built from them.
 
-Each bank is its own Verilog module (``clk ce we addr wdata rdata``; a ROM bank has
-``clk ce addr rdata``) so a flow can swap in a compiled macro of the same ports. Reads
-are synchronous: ``rdata`` shows the row addressed in the last cycle with ``ce`` high and
-no write enable, and holds its value otherwise (as a macro's output latch does).
+A bank has ports ``ce we addr wdata rdata`` (a ROM bank ``ce addr rdata``). Reads are
+synchronous: ``rdata`` shows the row addressed in the last cycle with ``ce`` high and no
+write enable, and holds its value otherwise (as a macro's output latch does). Inline
+(for amaranth.sim) a bank is :class:`SramBank` / :class:`RomBank`; with ``shared`` it is
+an instance of the design's ``l2s_sram_<rows>x<bits>`` / ``l2s_rom_<rows>x<bits>`` wrapper
+(:mod:`hwgen.library`), one module per shape, where a flow swaps in SRAM/ROM macros.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["SramBank", "RomBank", "BankedMemory", "WORD_BITS"]
+from ..library import WORD_BITS, rom_instance, sram_instance
 
-#: Write-enable granularity: one enable bit per 32-bit word of a row.
-WORD_BITS = 32
+__all__ = ["SramBank", "RomBank", "BankedMemory", "WORD_BITS", "memory_bank"]
 
 
 def _check_geometry(owner: str, depth: int, width: int) -> None:
@@ -74,6 +75,36 @@ class RomBank(wiring.Component):
         return m
 
 
+def memory_bank(m, name: str, depth: int, width: int, *, rom: bool = False, shared: bool = False,
+                init: Sequence[int] = (), init_param: str | None = None):
+    """Add one bank to ``m`` as submodule ``name``; returns the object carrying its ports.
+
+    Inline: a :class:`SramBank` / :class:`RomBank` with ``init``. Shared: an instance of
+    the library wrapper of this shape; a ROM's contents then come from the enclosing
+    module's parameter ``init_param`` (an ``INIT_FILE`` set per tile at emission), so
+    ``init`` must be empty.
+    """
+    bank = RomBank(depth, width, init) if rom else SramBank(depth, width, init)
+    if not shared:
+        m.submodules[name] = bank
+        return bank
+    if init:
+        raise ValueError(f"{name}: a shared memory bank has no inline contents (a ROM reads "
+                         "its INIT_FILE; an SRAM is written through the host port)")
+    bank._MustUse__used = True                 # only its signature is used (Amaranth's flag)
+    iface = bank.signature.create(path=(name,))
+    if rom:
+        if init_param is None:
+            raise ValueError(f"{name}: a shared ROM bank needs init_param")
+        m.submodules[name] = rom_instance(depth, width, init_param=init_param, ce=iface.ce,
+                                          addr=iface.addr, rdata=iface.rdata)
+    else:
+        m.submodules[name] = sram_instance(depth, width, ce=iface.ce, we=iface.we,
+                                           addr=iface.addr, wdata=iface.wdata,
+                                           rdata=iface.rdata)
+    return iface
+
+
 class BankedMemory(wiring.Component):
     """``rows`` rows of ``width`` bits split into banks of at most ``bank_rows`` rows.
 
@@ -90,16 +121,21 @@ class BankedMemory(wiring.Component):
         Initial row values (ROM contents), row 0 first.
     rom : bool
         Build read-only banks.
+    shared : bool
+        Banks are instances of the library wrappers (see :func:`memory_bank`).
+    init_param : str
+        Shared ROM: bank ``b`` reads the file named by parameter ``f"{init_param}{b}"``.
     """
 
     def __init__(self, rows: int, width: int, bank_rows: int, *, init: Sequence[int] = (),
-                 rom: bool = False):
+                 rom: bool = False, shared: bool = False, init_param: str = "INIT_BANK"):
         _check_geometry("BankedMemory", rows, width)
         if bank_rows < 1 or bank_rows & (bank_rows - 1):
             raise ValueError(f"BankedMemory bank_rows must be a power of two, not {bank_rows}")
         if len(init) > rows:
             raise ValueError(f"BankedMemory init has {len(init)} rows, more than {rows}")
         self.rows, self.width, self.rom = rows, width, rom
+        self.shared, self.init_param = shared, init_param
         self.bank_rows = min(bank_rows, 1 << ceil_log2(rows))
         self.n_banks = -(-rows // self.bank_rows)
         self._init = list(init)
@@ -114,19 +150,24 @@ class BankedMemory(wiring.Component):
         last_sel = Signal(range(max(2, self.n_banks)))
         with m.If(self.ce & ~self.we.any()):
             m.d.sync += last_sel.eq(bank_sel)
-        rdata = 0
+        rdatas = []
         for b in range(self.n_banks):
             depth = min(self.bank_rows, self.rows - b * self.bank_rows)
             init = self._init[b * self.bank_rows:b * self.bank_rows + depth]
             hit = self.ce & (bank_sel == b) if self.n_banks > 1 else self.ce
-            if self.rom:
-                bank = RomBank(depth, self.width, init)
-            else:
-                bank = SramBank(depth, self.width, init)
+            bank = memory_bank(m, f"bank{b}", depth, self.width, rom=self.rom,
+                               shared=self.shared, init=init, init_param=f"{self.init_param}{b}")
+            if not self.rom:
                 m.d.comb += [bank.we.eq(self.we), bank.wdata.eq(self.wdata)]
-            m.submodules[f"bank{b}"] = bank
             ce = hit & ~self.we.any() if self.rom else hit
             m.d.comb += [bank.ce.eq(ce), bank.addr.eq(self.addr[:len(bank.addr)])]
-            rdata = Mux(last_sel == b, bank.rdata, rdata) if self.n_banks > 1 else bank.rdata
-        m.d.comb += self.rdata.eq(rdata)
+            rdatas.append(bank.rdata)
+        # a flat case over the banks (a chain of Muxes nests too deep for thousands of banks)
+        if self.n_banks == 1:
+            m.d.comb += self.rdata.eq(rdatas[0])
+            return m
+        with m.Switch(last_sel):
+            for b, rdata in enumerate(rdatas):
+                with m.Case(b):
+                    m.d.comb += self.rdata.eq(rdata)
         return m

@@ -50,6 +50,8 @@ class Tile(wiring.Component):
         by default ``Core(tile, wmem_init=wmem_init)``.
     wmem_init : sequence of int, optional
         WMEM rows (the ROM contents of a ``wmem_kind == "rom"`` tile).
+    shared : bool
+        Build the default core for emission (:class:`~hwgen.tile.core.Core`'s ``shared``).
 
     Members
     -------
@@ -59,7 +61,7 @@ class Tile(wiring.Component):
     """
 
     def __init__(self, tile: TileConfig, mesh: MeshConfig, *, core: wiring.Component | None = None,
-                 wmem_init: Sequence[int] | None = None):
+                 wmem_init: Sequence[int] | None = None, shared: bool = False):
         if not isinstance(tile, TileConfig):
             raise TypeError(f"tile must be a TileConfig, not {tile!r}")
         if not isinstance(mesh, MeshConfig):
@@ -71,7 +73,7 @@ class Tile(wiring.Component):
         super().__init__(tile_signature(mesh.flit_bits))
         self.router = Router(mesh.flit_bits)
         self.ni = NetworkInterface(tile, mesh)
-        self.core = core if core is not None else Core(tile, wmem_init=wmem_init)
+        self.core = core if core is not None else Core(tile, wmem_init=wmem_init, shared=shared)
 
     def elaborate(self, platform):
         m = Module()

@@ -15,6 +15,7 @@ from amaranth.utils import ceil_log2
 
 from ..arith import Fp16Add, Fp16Exp, Fp16Max, Fp16Mul, Fp16Rcp, Fp16Rsqrt
 from ..isa import ValuOp
+from ..library import place
 from .issue import dispatch_layout
 from .pipe import delay, pad_cycles
 from .regfile import write_layout
@@ -29,10 +30,11 @@ _UNARY = ((Fp16Exp, ValuOp.EXP), (Fp16Rcp, ValuOp.RCP), (Fp16Rsqrt, ValuOp.RSQRT
 
 class ValuUnit(wiring.Component):
     """Members: ``valu`` dispatch; ``va``/``vb``/``vd_old`` = v[rs1]/v[rs2]/v[rd];
-    ``xs`` = x[rs1]; v write and x write (``vmv.x``) sources."""
+    ``xs`` = x[rs1]; v write and x write (``vmv.x``) sources. With ``shared`` the
+    arithmetic units are instances of :mod:`hwgen.library` modules."""
 
-    def __init__(self, tile, pc_bits: int):
-        self._t = tile
+    def __init__(self, tile, pc_bits: int, *, shared: bool = False):
+        self._t, self._shared = tile, shared
         super().__init__({"valu": In(dispatch_layout(pc_bits)), "va": In(tile.vlen),
                           "vb": In(tile.vlen), "vd_old": In(tile.vlen), "xs": In(32),
                           "clear": In(1),
@@ -61,7 +63,7 @@ class ValuUnit(wiring.Component):
         for unit, ops in _BINARY:
             outs = []
             for i in range(n):
-                m.submodules[f"{unit.__name__.lower()}{i}"] = u = unit()
+                u = place(m, f"{unit.__name__.lower()}{i}", unit(), self._shared)
                 m.d.comb += [u.a.eq(s1_a[16 * i:16 * (i + 1)]), u.b.eq(s1_b[16 * i:16 * (i + 1)])]
                 if unit is Fp16Add:
                     m.d.comb += u.sub.eq(s1_op == ValuOp.SUB)
@@ -73,7 +75,7 @@ class ValuUnit(wiring.Component):
         for unit, o in _UNARY:
             outs = []
             for i in range(n):
-                m.submodules[f"{unit.__name__.lower()}{i}"] = u = unit()
+                u = place(m, f"{unit.__name__.lower()}{i}", unit(), self._shared)
                 m.d.comb += u.a.eq(s1_a[16 * i:16 * (i + 1)])
                 outs.append(u.o)
             result = Mux(s1_op == o, Cat(*outs), result)

@@ -21,6 +21,7 @@ from amaranth.utils import ceil_log2
 
 from ..arith import Fp16MulFp32, Fp32Add, Fp32ToFp16, Int8Mac, Int32ToInt8Sat
 from ..isa import VmacOp
+from ..library import place
 from .issue import dispatch_layout
 from .pipe import delay, pad_cycles
 from .regfile import write_layout
@@ -35,10 +36,12 @@ def _lanes(value, width):
 
 class VmacUnit(wiring.Component):
     """Members: ``vmac`` dispatch with ``va``/``vb`` = v[rs1]/v[rs2] and ``xs`` = x[rs1];
-    ``wmem`` row port (absent without WMEM); x write (vred) and v write (vcvt)."""
+    ``wmem`` row port (absent without WMEM); x write (vred) and v write (vcvt).
 
-    def __init__(self, tile, pc_bits: int):
-        self._t = tile
+    With ``shared`` the arithmetic units are instances of :mod:`hwgen.library` modules."""
+
+    def __init__(self, tile, pc_bits: int, *, shared: bool = False):
+        self._t, self._shared = tile, shared
         members = {"vmac": In(dispatch_layout(pc_bits)), "va": In(tile.vlen), "vb": In(tile.vlen),
                    "xs": In(32), "vldw": In(1), "clear": In(1),
                    "x_w": Out(write_layout(5, 32)),
@@ -91,7 +94,7 @@ class VmacUnit(wiring.Component):
         # t+1: FP16 products (exact in FP32)
         prods = []
         for i, (x, y) in enumerate(zip(_lanes(a, 16), _lanes(s1["b"], 16), strict=True)):
-            m.submodules[f"mul{i}"] = mul = Fp16MulFp32()
+            mul = place(m, f"mul{i}", Fp16MulFp32(), self._shared)
             m.d.comb += [mul.a.eq(x), mul.b.eq(y)]
             prods.append(mul.o)
         pad = pad_cycles("vmac", "mac_latency", t.mac_latency, 2)
@@ -104,14 +107,14 @@ class VmacUnit(wiring.Component):
         acc = Array(self.accs)[s2["acc"]]
         new_h = []
         for i, (old, p) in enumerate(zip(_lanes(acc, 32)[:nh], _lanes(s2["p"], 32), strict=True)):
-            m.submodules[f"add{i}"] = add = Fp32Add()
+            add = place(m, f"add{i}", Fp32Add(), self._shared)
             m.d.comb += [add.a.eq(old), add.b.eq(p)]
             new_h.append(add.o)
         new_h = Cat(*new_h, acc[32 * nh:])
         new_b = []
         lanes = zip(_lanes(acc, 32), _lanes(s2["a"], 8), _lanes(s2["b"], 8), strict=True)
         for i, (old, x, y) in enumerate(lanes):
-            m.submodules[f"imac{i}"] = imac = Int8Mac()
+            imac = place(m, f"imac{i}", Int8Mac(), self._shared)
             m.d.comb += [imac.acc.eq(old), imac.a.eq(x), imac.b.eq(y)]
             new_b.append(imac.o)
         new = Mux(s2["op"] == VmacOp.ZERO, 0, Mux(s2["b8"], Cat(*new_b), new_h))
@@ -130,7 +133,7 @@ class VmacUnit(wiring.Component):
         for level in range(levels):
             nxt_fp, nxt_int = [], []
             for k in range(0, len(fp) - 1, 2):
-                m.submodules[f"red{n_add}"] = add = Fp32Add()
+                add = place(m, f"red{n_add}", Fp32Add(), self._shared)
                 n_add += 1
                 m.d.comb += [add.a.eq(fp[k]), add.b.eq(fp[k + 1])]
                 nxt_fp.append(add.o)
@@ -152,10 +155,10 @@ class VmacUnit(wiring.Component):
         halves, bytes_ = [], []
         for i, lane in enumerate(_lanes(acc_rd, 32)):
             if i < t.lanes_fp16:
-                m.submodules[f"cvth{i}"] = c = Fp32ToFp16()
+                c = place(m, f"cvth{i}", Fp32ToFp16(), self._shared)
                 m.d.comb += c.a.eq(lane)
                 halves.append(c.o)
-            m.submodules[f"cvtb{i}"] = s = Int32ToInt8Sat()
+            s = place(m, f"cvtb{i}", Int32ToInt8Sat(), self._shared)
             m.d.comb += [s.a.eq(lane), s.shift.eq(self.xs[:5])]
             bytes_.append(s.o)
         out = Mux(d.d.b8, Cat(*bytes_), Cat(*halves))
