@@ -25,7 +25,7 @@ from typing import Any
 from .errors import InputError
 
 __all__ = ["STAGES", "FlowConfig", "check_flow", "check_agent", "FlowObserver", "StageRecord", "FlowResult", "run_flow",
-           "read_flow_json", "DEFAULT_AGENT", "DEFAULT_BUDGET", "FLOW_SCHEMA_VERSION"]
+           "read_flow_json", "SKIPPABLE", "DEFAULT_AGENT", "DEFAULT_BUDGET", "FLOW_SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ FLOW_SCHEMA_VERSION = 1
 #: the best low-power designs of every baseline at that budget (docs/explorer.md §6).
 DEFAULT_AGENT = "ga"
 DEFAULT_BUDGET = 2000
+
+#: Stages ``--skip`` may leave out (each needs only design.json, so the others still run).
+SKIPPABLE = ("generate", "synth", "verify")
+SKIPPED = "skipped (--skip)"
 
 #: Outputs of each stage, relative to the run directory (all must exist for a stage to be
 #: reused).
@@ -75,10 +79,15 @@ class FlowConfig:
     jobs: int = 2
     quick_verify: bool = True
     hyperparams: Mapping[str, Any] = field(default_factory=dict)
+    skip: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"--jobs must be at least 1, not {self.jobs!r}")
+        object.__setattr__(self, "skip", tuple(self.skip))
+        for s in self.skip:
+            if s not in SKIPPABLE:
+                raise InputError(f"--skip takes {', '.join(SKIPPABLE)}, not {s!r}")
         object.__setattr__(self, "hyperparams", dict(self.hyperparams))
         self.run_config()          # validates mode, agent, budget, seed and sizes
 
@@ -91,7 +100,7 @@ class FlowConfig:
 
     def explore_identity(self) -> dict[str, Any]:
         """What the search depends on (the workload file's bytes when it is a file)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "quick_verify")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "quick_verify", "skip")}
         d["workload_digest"] = _workload_digest(self.workload)
         return d
 
@@ -118,8 +127,8 @@ class FlowResult:
 
     @property
     def ok(self) -> bool:
-        """Every stage done and the verification passed."""
-        if any(r.status != "done" for r in self.stages.values()):
+        """Every stage done (or skipped on request) and the verification passed."""
+        if any(r.status != "done" and r.message != SKIPPED for r in self.stages.values()):
             return False
         verify = _read_json(self.out / "verify.json")
         return bool(verify is None or verify.get("functional_pass", False))
@@ -219,6 +228,9 @@ class _Flow:
 
     def run(self, stage: str, inputs: str, body: Callable[[], str], total: int | None = None) -> bool:
         """Run ``body`` (returns a message) unless reusable; record and save. True if done."""
+        if stage in self.config.skip:
+            self.skip(stage, SKIPPED)
+            return False
         if self.reusable(stage, inputs):
             self.records[stage].reused = True
             self.obs.stage_finished(stage, self.records[stage])

@@ -200,6 +200,7 @@ ARG_CASES = {
     "flow-budget-zero": ["flow", *W, *N, "--budget", "0", "--out", "OUT"],
     "flow-jobs-zero": ["flow", *W, *N, "--jobs", "0", "--out", "OUT"],
     "flow-unknown-agent": ["flow", *W, *N, "--agent", "oracle", "--out", "OUT"],
+    "flow-skip-unknown-stage": ["flow", *W, *N, "--skip", "report", "--out", "OUT"],
     "flow-out-is-file": ["flow", *W, *N, "--budget", "4", "--out", "OUT/report.html"],
     "flow-other-settings": ["flow", *W, *N, "--budget", "4", "--out", "OUT"],
     "report-missing-dir": ["report", "no/such/run"],

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..flow import (
     DEFAULT_AGENT,
     DEFAULT_BUDGET,
+    SKIPPABLE,
     STAGES,
     FlowConfig,
     FlowObserver,
@@ -94,6 +95,9 @@ def flow_cmd(
     jobs: Annotated[int, typer.Option(help="Processes for RTL conversion and Yosys.")] = 2,
     full_verify: Annotated[bool, typer.Option("--full-verify", help="Every verification point, "
                                                                     "not the quick set.")] = False,
+    skip: Annotated[list[str] | None, typer.Option(
+        "--skip", help=f"Leave out a stage ({', '.join(SKIPPABLE)}; repeatable or comma-separated), "
+                       "e.g. verify without Verilator.")] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="Agent hyperparameter name=value "
                                                               "(repeatable).")] = None,
     seq_len: Annotated[int, typer.Option(help="Prompt tokens per sequence (prefill).")] = 2048,
@@ -108,7 +112,8 @@ def flow_cmd(
     """
     config = FlowConfig(workload=workload, node=node, mode=mode, agent=agent, budget=budget,
                         seed=seed, seq_len=seq_len, batch=batch, kv_len=kv_len, jobs=jobs,
-                        quick_verify=not full_verify, hyperparams=parse_hyperparams(hp))
+                        quick_verify=not full_verify, hyperparams=parse_hyperparams(hp),
+                        skip=tuple(x.strip() for item in skip or [] for x in item.split(",") if x.strip()))
     if out is None:
         stem = Path(workload).parent.name if workload.endswith(".json") else workload
         out = Path("build") / f"{stem}_{node}_{mode}".replace("/", "_").replace(":", "_")
