@@ -105,18 +105,31 @@ def test_sram_wrapper_banks_behave_like_amaranth_banks(tmp_path):
 
 
 def test_rom_wrapper_reads_its_init_file_through_the_threaded_parameter(tmp_path):
-    """A shared ROM BankedMemory reads the files its parameters name ($readmemh of
-    rows_hex) and returns what the Amaranth ROM with the same rows returns."""
+    """A shared ROM BankedMemory reads the files its threaded parameters name: after
+    Yosys elaborates it, each bank's memory holds exactly the rows written with
+    rows_hex (what the inline ROM is initialised with), bank b from file P<b>."""
+    import json
+
     rng = np.random.default_rng(5)
     rows = rng.integers(0, 256, size=(8, 8), dtype=np.uint8)
     init = [int.from_bytes(r.tobytes(), "little") for r in rows]
-    gold = _convert(BankedMemory(8, 64, 4, init=init, rom=True), "gold")
     text = _convert(BankedMemory(8, 64, 4, rom=True, shared=True, init_param="P"), "gate")
     gate = thread_parameters(text, "gate", lambda p: f"{p}.hex")
     assert 'parameter P0 = "P0.hex";' in gate and ".INIT_FILE(P1)" in gate
-    hexes = {f"P{b}.hex": rows_hex(rows[4 * b:4 * (b + 1)], 64) for b in range(2)}
-    assert "SUCCESS" in _bmc(tmp_path, gold, _with_library(gate), hexes)
     assert [m["init_param"] for m in memory_instances(gate)] == ["P0", "P1"]
+    hexes = {f"P{b}.hex": rows_hex(rows[4 * b:4 * (b + 1)], 64) for b in range(2)}
+    _yosys(tmp_path, {"gate.v": _with_library(gate), **hexes},
+           "read_verilog gate.v\nhierarchy -top gate\nproc\nflatten\nmemory_collect\n"
+           "write_json mem.json\n")
+    cells = json.loads((tmp_path / "mem.json").read_text())["modules"]["gate"]["cells"]
+    got = {}
+    for name, cell in cells.items():
+        if cell["type"] == "$mem_v2":
+            bits = cell["parameters"]["INIT"]             # MSB first: the last row first
+            bank = "bank0" if "bank0" in name else "bank1" if "bank1" in name else name
+            got[bank] = [int(bits[len(bits) - 64 * (i + 1):len(bits) - 64 * i], 2)
+                         for i in range(4)]
+    assert got == {"bank0": init[:4], "bank1": init[4:]}
 
 
 def test_rows_hex_and_standin():
@@ -170,3 +183,32 @@ def test_loop_through_a_unit_is_found_with_stubs(tmp_path):
     ok = top.replace("assign acc = o;", "assign acc = {24'd0, a};")
     s = synth_verilog({"top.v": ok}, "top", boxes=boxes, check_stubs=stubs, cache_dir=tmp_path)
     assert s.cells_by_type.get("l2s_int8_mac") == 1 and s.transistors == 0
+
+
+def test_weights_are_split_over_the_group_and_written_per_bank():
+    """Without a placement the mesh is one group: each op's bytes are split evenly over
+    the tiles in row-major order and appended per tile; floats become FP16."""
+    from explorer.design import Design, MeshConfig
+    from explorer.errors import InputError
+    from hwgen.rominit import weight_banks
+
+    rom = TileConfig(fetch=1, vlen=128, stations=2, xdp=1, vdp=1, dmem_kib=16, imem_kib=1,
+                     wmem_kib=16, wmem_kind="rom")
+    design = Design("w", "7nm", MeshConfig.uniform(1, 2, rom))
+    a = np.linspace(-2, 2, 100)                       # float64 -> FP16
+    b = np.arange(-20, 20, dtype=np.int8)
+    params, files = weight_banks(design, {"a": a, "b": b})
+    assert params == {(0, 0): {"WMEM_INIT_BANK0": "rom_init/tile_r0_c0_bank0.hex"},
+                      (0, 1): {"WMEM_INIT_BANK0": "rom_init/tile_r0_c1_bank0.hex"}}
+    for k, rc in enumerate(["r0_c0", "r0_c1"]):
+        expect = np.concatenate([a[50 * k:50 * (k + 1)].astype("<f2").view(np.uint8),
+                                 b[20 * k:20 * (k + 1)].view(np.uint8)])
+        lines = files[f"rom_init/tile_{rc}_bank0.hex"].split()
+        assert len(lines) == rom.wmem_rows                # the whole bank, zero-filled
+        got = np.frombuffer(bytes.fromhex("".join(x for x in lines[:8])), np.uint8)
+        got = got.reshape(8, 16)[:, ::-1].reshape(-1)     # lines are MSB first
+        assert np.array_equal(got[:expect.size], expect) and not got[expect.size:].any()
+    with pytest.raises(ValueError, match=r"^weights 'c' must be floating point"):
+        weight_banks(design, {"c": np.arange(3, dtype=np.int32)})
+    with pytest.raises(InputError, match=r"need 65,536 bytes, its WMEM holds 16,384$"):
+        weight_banks(design, {"big": np.zeros(65536, np.float16)})
