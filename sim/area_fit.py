@@ -49,7 +49,7 @@ from explorer.tech import NODE_NAMES, load_node
 __all__ = ["CONFIGS", "LANE_UNITS", "LANE_FEATURES", "POINTS_PATH", "MODEL_PATH", "NODES", "AreaPoint",
            "nnls", "prior_coefficients", "points_digest", "features_of", "load_points",
            "collect_points", "synth_point", "lane_unit_coefficients", "fit",
-           "evaluate", "summary", "refit", "main"]
+           "evaluate", "cross_validate", "summary", "refit", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS_PATH = ROOT / "sim" / "area_points.json"
@@ -78,7 +78,8 @@ def _t(vlen, fetch, stations, xdp, vdp, xr_wp, vr_wp, dmem, imem, wmem, kind="ro
 #: (tile, flit_bits) points, heterogeneous in every model feature; issue width
 #: iw = min(fetch, stations, xdp + vdp) and scalar ALUs min(xdp, xr_wp, iw) vary apart from
 #: fetch, xdp and xr_wp. Every memory bank exceeds hwgen's 4096-bit flip-flop limit, so
-#: all memory is macro on both sides. Ordered so that any prefix of 12 identifies the fit.
+#: all memory is macro on both sides. The first 13 identify every fitted coefficient
+#: (13 and 17 separate scalar ALUs from scalar write ports; the leave-one-out check needs two).
 CONFIGS: tuple[tuple[TileConfig, int], ...] = (
     (_t(128, 1, 2, 1, 1, 1, 1, 16, 1, 0), 64),
     (_t(128, 2, 4, 1, 1, 1, 1, 16, 2, 16), 64),
@@ -96,6 +97,7 @@ CONFIGS: tuple[tuple[TileConfig, int], ...] = (
     (_t(512, 2, 8, 1, 2, 1, 1, 64, 8, 256), 512),
     (_t(256, 8, 8, 2, 4, 2, 2, 64, 16, 0), 128),
     (_t(1024, 2, 4, 1, 2, 1, 1, 64, 4, 0), 128),
+    (_t(128, 2, 4, 1, 1, 4, 1, 16, 2, 0), 64),
 )
 
 
@@ -247,18 +249,27 @@ def _save(points: Sequence[AreaPoint], path: Path) -> None:
 
 
 def collect_points(configs: Sequence[tuple[TileConfig, int]] = CONFIGS, *,
-                   path: Path = POINTS_PATH, limit: int | None = None,
+                   path: Path = POINTS_PATH, limit: int | None = None, redo: bool = False,
                    progress: Callable[[str], None] | None = None) -> list[AreaPoint]:
-    """Synthesise the configurations ``path`` lacks (at most ``limit``), saving after each."""
-    points = load_points(path)
-    have = {p.key for p in points}
-    todo = [(t, f) for t, f in configs if f"{t}-L{f}" not in have][:limit]
+    """Synthesise the configurations ``path`` lacks (at most ``limit``), saving after each.
+
+    ``redo`` synthesises every configuration again (hwgen's cache makes an unchanged
+    module instant) and replaces the stored points: this re-stamps the provenance after
+    hwgen changed, and a figure that moved shows the change reached the RTL."""
+    points = {p.key: p for p in load_points(path)}
+    todo = [(t, f) for t, f in configs if redo or f"{t}-L{f}" not in points][:limit]
     for i, (tile, flit) in enumerate(todo):
         if progress:
             progress(f"[{i + 1}/{len(todo)}] synthesising {tile} with {flit}-bit flits")
-        points.append(synth_point(tile, flit))
-        _save(points, path)
-    return points
+        new = synth_point(tile, flit)
+        old = points.get(new.key)
+        if progress and old is not None and (old.nand2_eq, old.flip_flops) != (
+                new.nand2_eq, new.flip_flops):
+            progress(f"  changed: {old.nand2_eq:.1f} -> {new.nand2_eq:.1f} NAND2-eq, "
+                     f"{old.flip_flops} -> {new.flip_flops} flip-flops")
+        points[new.key] = new
+        _save(list(points.values()), path)
+    return list(points.values())
 
 
 # --- fit and evaluation -----------------------------------------------------------------
@@ -367,14 +378,30 @@ def evaluate(points: Sequence[AreaPoint], coeffs: dict[str, dict] | None = None)
                        for p, m, f in zip(points, nand2, flops, strict=True)]}
 
 
+def cross_validate(points: Sequence[AreaPoint]) -> dict[str, Any]:
+    """Leave-one-out: each point predicted by the fit of the others (needs 13 points);
+    the out-of-sample check of the in-sample R² above."""
+    x = features_of([p.tile for p in points], [p.flit_bits for p in points])
+    pred = {"nand2": [], "flops": []}
+    for i in range(len(points)):
+        c = fit([p for j, p in enumerate(points) if j != i])
+        for part in pred:
+            pred[part].append(float(x[i] @ np.array([c[part][f] for f in A.AREA_FEATURES])))
+    y = {"nand2": np.array([p.nand2_eq for p in points]),
+         "flops": np.array([float(p.flip_flops) for p in points])}
+    return {part: _stats(np.array(pred[part]), y[part]) for part in pred}
+
+
 def summary(path: Path = POINTS_PATH) -> dict[str, Any]:
     """Fidelity of the model as shipped (area_model.json) on the committed points:
-    ``{"n_points", "r2_logic", "slope_logic", "max_rel_err_logic", "nodes": {node: {"r2",
-    "slope", "max_rel_err"}}}``."""
-    ev = evaluate(load_points(path))
+    ``{"n_points", "r2_logic", "slope_logic", "max_rel_err_logic", "r2_flops",
+    "loo_max_rel_err_logic", "nodes": {node: {"r2", "slope", "max_rel_err"}}}``."""
+    points = load_points(path)
+    ev = evaluate(points)
     return {"n_points": ev["n_points"], "r2_logic": ev["logic"]["r2"],
             "slope_logic": ev["logic"]["slope"], "max_rel_err_logic": ev["logic"]["max_rel_err"],
             "r2_flops": ev["flops"]["r2"],
+            "loo_max_rel_err_logic": cross_validate(points)["nand2"]["max_rel_err"],
             "nodes": {n: {k: s[k] for k in ("r2", "slope", "max_rel_err")}
                       for n, s in ev["nodes"].items()}}
 
@@ -407,6 +434,11 @@ def refit(path: Path = POINTS_PATH, model_path: Path = MODEL_PATH,
         "max_rel_err_nand2": round(ev["logic"]["max_rel_err"], 6),
         "measured_units": {f: [n for n, fs in LANE_UNITS.items() if f in fs]
                            for f in LANE_FEATURES},
+        "feature_changes": {"scalar_alus": "replaces the initial model's 'xdp': the core "
+                            "builds min(xdp, xr_wp, issue_width) scalar ALUs "
+                            "(contract.scalar_issue_per_cycle), not one per dispatch port; "
+                            "leave-one-out error on the Yosys points is lower with it "
+                            "(docs/area.md)"},
         "notes": prior["provenance"].get("notes", {})}
     model["prior"] = prior
     model["nand2"] = {f: round(v, 4) for f, v in coeffs["nand2"].items()}
@@ -422,12 +454,12 @@ def _table(ev: dict[str, Any]) -> str:
     rows = ["| node | R² | slope | max rel. error | logic share of tile area |",
             "|---|---|---|---|---|"]
     for n, s in ev["nodes"].items():
-        rows.append(f"| {n} | {s['r2']:.4f} | {s['slope']:.3f} | {s['max_rel_err']:.1%} | "
+        rows.append(f"| {n} | {s['r2']:.5f} | {s['slope']:.3f} | {s['max_rel_err']:.1%} | "
                     f"{s['logic_fraction']:.0%} |")
     lg, ff = ev["logic"], ev["flops"]
-    rows.append(f"| logic only (NAND2-eq) | {lg['r2']:.4f} | {lg['slope']:.3f} | "
+    rows.append(f"| logic only (NAND2-eq) | {lg['r2']:.5f} | {lg['slope']:.3f} | "
                 f"{lg['max_rel_err']:.1%} | |")
-    rows.append(f"| flip-flops | {ff['r2']:.4f} | {ff['slope']:.3f} | "
+    rows.append(f"| flip-flops | {ff['r2']:.5f} | {ff['slope']:.3f} | "
                 f"{ff['max_rel_err']:.1%} | |")
     return "\n".join(rows)
 
@@ -440,23 +472,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.area_fit", description=__doc__.split("\n")[0])
     ap.add_argument("--collect", action="store_true",
                     help="synthesise the configurations sim/area_points.json lacks")
-    ap.add_argument("--limit", type=int, default=None, help="at most this many new syntheses")
+    ap.add_argument("--redo", action="store_true",
+                    help="with --collect: synthesise every configuration again (cached by hwgen)")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many syntheses")
     ap.add_argument("--refit", action="store_true",
                     help="write the fitted coefficients into explorer/ppa/area_model.json")
     ap.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     args = ap.parse_args(argv)
-    points = (collect_points(limit=args.limit, progress=_log) if args.collect
+    points = (collect_points(limit=args.limit, redo=args.redo, progress=_log) if args.collect
               else load_points())
     before = evaluate(points)
     fitted = evaluate(points, fit(points))
+    loo = cross_validate(points)
     after = refit(command="python -m sim.area_fit --refit") if args.refit else None
     if args.json:
-        print(json.dumps({"shipped": before, "fitted": fitted, "written": after is not None},
-                         indent=1))
+        print(json.dumps({"shipped": before, "fitted": fitted, "leave_one_out": loo,
+                          "written": after is not None}, indent=1))
         return 0
     print(f"{len(points)} Yosys points ({POINTS_PATH.relative_to(ROOT)})\n")
     print("model as shipped (explorer/ppa/area_model.json):\n" + _table(before) + "\n")
     print("after the fit:\n" + _table(fitted))
+    print("\nleave-one-out (each point predicted by the fit of the others): "
+          + "; ".join(f"{part} R² {s['r2']:.5f}, max rel. error {s['max_rel_err']:.1%}"
+                      for part, s in loo.items()))
     if after is not None:
         print(f"\nwrote {MODEL_PATH.relative_to(ROOT)}")
     return 0

@@ -81,7 +81,9 @@ def test_fit_rejects_wrong_instance_counts():
 def test_configs_identify_every_coefficient():
     x = F.features_of([t for t, _ in F.CONFIGS], [f for _, f in F.CONFIGS])
     rest = [i for i, f in enumerate(A.AREA_FEATURES) if f not in F.LANE_FEATURES]
-    assert np.linalg.matrix_rank(x[:12, rest]) == len(rest)
+    assert np.linalg.matrix_rank(x[:13, rest]) == len(rest)
+    for drop in range(len(F.CONFIGS)):               # leave-one-out stays identified
+        assert np.linalg.matrix_rank(np.delete(x[:, rest], drop, axis=0)) == len(rest), drop
 
 
 def _points_or_skip():

@@ -1,4 +1,8 @@
-"""Area: tile logic (linear gate model), SRAM/ROM macros, routers and chip-level blocks."""
+"""Area: tile logic (linear gate model), SRAM/ROM macros, routers and chip-level blocks.
+
+The logic coefficients (area_model.json) are fitted to Yosys synthesis of the generated
+RTL by ``python -m sim.area_fit --refit``; method and fidelity in docs/area.md.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ __all__ = ["AREA_FEATURES", "load_area_model", "tile_features", "tile_nand2", "t
 
 #: Names of the linear area model's features, in order (see area_model.json).
 AREA_FEATURES = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders", "vreg_bits",
-                 "fetch", "stations", "stations_x_issue", "issue_sq", "xdp", "xr_wp",
+                 "fetch", "stations", "stations_x_issue", "issue_sq", "scalar_alus", "xr_wp",
                  "vr_wp_x_vlen", "flit_bits", "const")
 
 #: Die area added on top of tiles and PHYs for clock/power distribution, DFT, the IO
@@ -43,11 +47,14 @@ def tile_features(vlen: Any, fetch: Any, stations: Any, xdp: Any, vdp: Any, xr_w
     vlen, fetch, stations, xdp, vdp, xr_wp, vr_wp, flit_bits = np.broadcast_arrays(
         *(np.asarray(x, float) for x in (vlen, fetch, stations, xdp, vdp, xr_wp, vr_wp, flit_bits)))
     iw = C.issue_width(fetch, stations, xdp, vdp)
+    # The core builds one ALU per scalar instruction it can issue in a cycle, not per
+    # dispatch port (hwgen.tile.core; calibration in docs/area.md).
+    alus = C.scalar_issue_per_cycle(fetch, stations, xdp, vdp, xr_wp)
     l16 = C.lanes_fp16(vlen)
     return np.stack([
         l16, C.lanes_int8(vlen), l16, l16 - 1,
         C.VREGS * vlen + C.ACCS * C.acc_bits(vlen),
-        fetch, stations, stations * iw, iw * iw, xdp, xr_wp, vr_wp * vlen, flit_bits,
+        fetch, stations, stations * iw, iw * iw, alus, xr_wp, vr_wp * vlen, flit_bits,
         np.ones_like(vlen),
     ], axis=-1)
 
