@@ -57,7 +57,7 @@ def verify_cmd(
 
 
 def _print(doc: dict) -> None:
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)   # piped: full names
     t = Table(title=f"{doc['design']}: {doc['workload']} on RTL ({doc['elapsed_s']:.0f} s)")
     for col in ("point", "tile", "tiles", "model", "RTL", "error", "result", "max |err|"):
         t.add_column(col, justify="left" if col in ("point", "tile") else "right")
