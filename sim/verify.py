@@ -233,7 +233,13 @@ def summarize_points(points: list[dict]) -> dict:
 def verify_design(design: Design, workload: str, *, quick: bool = False,
                   work_dir: Path | None = None,
                   progress: Callable[[str], None] | None = None) -> dict:
-    """Run the representative points of ``design`` on its RTL (``quick``: at most 3)."""
+    """Run the representative points of ``design`` on its RTL (``quick``: at most 3).
+
+    ``work_dir`` is accepted for the flow's contract; Verilator builds always go to the
+    shared cache (:func:`sim.rtl.rtl_cache_dir`) so that runs reuse them. Weights are
+    read from a WMEM SRAM whatever ``design.memory.weights`` says (the model is asked
+    for the same on-die case).
+    """
     if not isinstance(design, Design):
         raise TypeError(f"design must be a Design, not {design!r}")
     if not isinstance(workload, str) or not workload:
