@@ -481,15 +481,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     points = (collect_points(limit=args.limit, redo=args.redo, progress=_log) if args.collect
               else load_points())
+    initial = evaluate(points, prior_coefficients())
     before = evaluate(points)
     fitted = evaluate(points, fit(points))
     loo = cross_validate(points)
     after = refit(command="python -m sim.area_fit --refit") if args.refit else None
     if args.json:
-        print(json.dumps({"shipped": before, "fitted": fitted, "leave_one_out": loo,
+        print(json.dumps({"initial_estimates": initial, "shipped": before, "fitted": fitted, "leave_one_out": loo,
                           "written": after is not None}, indent=1))
         return 0
     print(f"{len(points)} Yosys points ({POINTS_PATH.relative_to(ROOT)})\n")
+    print("initial estimates (area_model.json 'prior'):\n" + _table(initial) + "\n")
     print("model as shipped (explorer/ppa/area_model.json):\n" + _table(before) + "\n")
     print("after the fit:\n" + _table(fitted))
     print("\nleave-one-out (each point predicted by the fit of the others): "
