@@ -104,6 +104,8 @@ def _stages(data: RunData) -> str:
     rows = []
     for s in STAGES:
         r = stages.get(s, {})
+        if s == "report" and r.get("status") != "done":     # the flow is writing this page
+            r = {"status": "running", "message": "writing this page"}
         rows.append((s, r.get("status", "not run") + (" (reused)" if r.get("reused") else ""),
                      r.get("seconds") if r.get("seconds") is not None else "-", r.get("message", "")))
     sec = {s: stages.get(s, {}).get("seconds") or 0.0 for s in STAGES}
