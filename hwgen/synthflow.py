@@ -12,9 +12,11 @@ instead of flattening every copy (a tile instantiates ``l2s_fp32_add`` dozens of
   of the flattened tile in which every unit and decoder is a combinational stub whose
   outputs depend on all its inputs (so no loop through a unit can hide), then
   ``tile = own + sum(instances x module)``;
-* the 2 x 2 sub-mesh: the tiles' own netlists under the structural mesh top, flattened with
-  the same stubs, ``check -assert`` again (loops through neighbouring tiles' valid/ready);
-  its counts are the sum over its tiles (nothing is optimised across module boundaries).
+* the 2 x 2 sub-mesh: each tile's combinational port skeleton
+  (:func:`hwgen.synth.port_skeleton`: the flattened tile with unit stubs, flip-flops cut,
+  only logic on combinational paths to outputs kept) under the structural mesh top,
+  ``check -assert`` again (loops through neighbouring tiles' valid/ready); its counts are
+  the sum over its tiles (nothing is optimised across module boundaries).
 
 Each module fails the run on latches. Results are cached per module text.
 """
@@ -32,7 +34,7 @@ from typing import Any
 from .emit import MEMORIES_FILE, SYNTH_MEMORY_MAX_BITS, UNITS_FILE, mesh_top_verilog, render_rtl
 from .hier import split_modules
 from .library import parse_module_name, stub_verilog
-from .synth import Memory, SynthStats, compose_netlists, synth_verilog
+from .synth import Memory, SynthStats, compose_netlists, port_skeleton, synth_verilog
 
 __all__ = ["window", "library_stubs", "compose", "synth_design"]
 
@@ -169,11 +171,14 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None, submes
         text = mesh_top_verilog(win, top, names)
         if progress:
             progress(f"checking the {win.rows}x{win.cols} sub-mesh")
-        by_module = {e["module"]: s for e, s in zip(entries, own, strict=True)}
-        used = {n for e in entries if e["module"] in names.values()
-                for n in e["library_instances"]}
-        nets = [Path(by_module[n].netlist) for n in dict.fromkeys(names.values())]
-        compose_netlists(nets, text, top, cache_dir=cache_dir, stubs=library_stubs(used, comb=True))
+        nets = []
+        for module in dict.fromkeys(names.values()):
+            entry = next(e for e in entries if e["module"] == module)
+            used = entry["library_instances"]
+            nets.append(port_skeleton({f"{module}.v": files[entry["file"]],
+                                       "l2s_stubs.v": library_stubs(used, comb=True)}, module,
+                                      cache_dir=cache_dir))
+        compose_netlists(nets, text, top, cache_dir=cache_dir)
         per_tile = [composed[names[win.tile_at(r, c)]] for r in range(win.rows)
                     for c in range(win.cols)]
         sub = SynthStats(top=top, cells=sum(s.cells for s in per_tile),

@@ -212,3 +212,25 @@ def test_weights_are_split_over_the_group_and_written_per_bank():
         weight_banks(design, {"c": np.arange(3, dtype=np.int32)})
     with pytest.raises(InputError, match=r"need 65,536 bytes, its WMEM holds 16,384$"):
         weight_banks(design, {"big": np.zeros(65536, np.float16)})
+
+
+def test_port_skeleton_keeps_combinational_paths_only(tmp_path):
+    """Two copies of a module in a ring: a combinational input -> output path closes a loop
+    that the composition of skeletons finds; through a flip-flop it does not."""
+    from hwgen.synth import compose_netlists, port_skeleton
+
+    def cell(comb):
+        out = "i ^ q" if comb else "q"
+        return ("module cell(input clk, input i, output o);\n  reg q;\n"
+                f"  always @(posedge clk) q <= i;\n  assign o = {out};\nendmodule\n")
+
+    ring = ("module ring(input clk, output o);\n  wire a, b;\n"
+            "  cell x(.clk(clk), .i(b), .o(a));\n  cell y(.clk(clk), .i(a), .o(b));\n"
+            "  assign o = a;\nendmodule\n")
+    for comb in (False, True):
+        sk = port_skeleton({"cell.v": cell(comb)}, "cell", cache_dir=tmp_path)
+        if comb:
+            with pytest.raises(SynthError, match="combinational loop"):
+                compose_netlists([sk], ring, "ring", cache_dir=tmp_path)
+        else:
+            compose_netlists([sk], ring, "ring", cache_dir=tmp_path)
