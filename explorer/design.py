@@ -155,7 +155,7 @@ class TileConfig:
 
     @property
     def fetch_group(self) -> int:
-        """Instructions enqueued per fetch cycle: a group must fit the issue queue."""
+        """Instructions enqueued per fetch cycle: at most half the issue queue (at least one)."""
         return C.fetch_group(self.fetch, self.stations)
 
     @property
