@@ -21,7 +21,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from .compiler.program import RunOutcome, TileProgram
 from .golden_ops import check, reference
 
 __all__ = ["Point", "PointResult", "TILES", "POINTS", "QUICK", "model_cycles",
-           "model_group_cycles", "measure", "result_values", "summary", "main"]
+           "model_group_cycles", "measure", "random_points", "result_values", "summary", "main"]
 
 #: Tile configurations spanning VLEN 128-512, FETCH 1-8, VDP 1-4 and IMEM 1-16 KiB.
 TILES = {
@@ -213,9 +213,9 @@ def _accuracy(prog: TileProgram, out: RunOutcome) -> float:
     return check(prog.op.kind, got, ref, inputs)
 
 
-def measure(p: Point, seed: int = 0) -> PointResult:
-    """Compile, run (timed) and compare one point."""
-    tile = TILES[p.tile]
+def measure(p: Point, seed: int = 0, tiles: dict[str, TileConfig] = TILES) -> PointResult:
+    """Compile, run (timed) and compare one point (``p.tile`` names a tile of ``tiles``)."""
+    tile = tiles[p.tile]
     op = p.op()
     rng = np.random.default_rng(seed)
     rows, cols = p.group
@@ -241,6 +241,33 @@ def measure(p: Point, seed: int = 0) -> PointResult:
                        _accuracy(prog, out), secs)
 
 
+#: Op shapes of the random check: every op family, sizes that run in a fraction of a second.
+_RANDOM_OPS = (
+    Point("softmax", "", "softmax", elems=1024, n=256), Point("rmsnorm", "", "rmsnorm", elems=1024, n=512),
+    Point("silu", "", "silu_mul", elems=2048, n=2048), Point("gemm", "", "matmul", m=4, k=256, n=64),
+    Point("gelu", "", "gelu", elems=1024, n=1024),
+    Point("qk", "", "attn_qk", batch=8, m=1, k=64, n=128, share=4),
+    Point("layernorm", "", "layernorm", elems=1024, n=256), Point("rope", "", "rope", elems=1024, n=64))
+
+
+def random_points(n: int, seed: int = 1) -> tuple[list[Point], dict[str, TileConfig]]:
+    """``n`` points on random tiles of the explorer's core ranges (``explorer/space.py``),
+    ops cycling over every family: the check that the fixed tiles above are not special."""
+    rng = np.random.default_rng(seed)
+    pts, tiles = [], {}
+    for i in range(n):
+        name = f"r{i}"
+        tiles[name] = TileConfig(
+            fetch=int(rng.integers(1, 17)), vlen=int(rng.choice([128, 256, 512, 1024])),
+            stations=int(rng.integers(1, 33)), xdp=int(rng.integers(1, 5)),
+            vdp=int(rng.integers(1, 17)), xr_wp=int(rng.integers(1, 5)),
+            vr_wp=int(rng.integers(1, 5)), dmem_kib=256,
+            imem_kib=int(rng.choice([2, 4, 8, 16])), wmem_kib=256)
+        op = _RANDOM_OPS[i % len(_RANDOM_OPS)]
+        pts.append(replace(op, name=f"{op.name}_{name}", tile=name))
+    return pts, tiles
+
+
 def summary(results: list[PointResult]) -> dict[str, float]:
     errs = [abs(r.error) for r in results]
     return {"n_points": len(results), "cycle_error_median": statistics.median(errs),
@@ -253,11 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the reduced point set of the tests")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("--only", default="", help="comma-separated point names")
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="N points on random tiles instead of the fixed set")
     args = ap.parse_args(argv)
-    pts = QUICK if args.quick else POINTS
+    pts, tiles = (QUICK if args.quick else POINTS), TILES
     if args.only:
         pts = [p for p in POINTS if p.name in args.only.split(",")]
-    results = [measure(p) for p in pts]
+    if args.random:
+        pts, tiles = random_points(args.random)
+    results = [measure(p, tiles=tiles) for p in pts]
     s = summary(results)
     if args.json:
         json.dump({**s, "points": [asdict(r) for r in results]}, sys.stdout, indent=2)
