@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -162,12 +162,32 @@ class BankedMemory(wiring.Component):
             ce = hit & ~self.we.any() if self.rom else hit
             m.d.comb += [bank.ce.eq(ce), bank.addr.eq(self.addr[:len(bank.addr)])]
             rdatas.append(bank.rdata)
-        # a flat case over the banks (a chain of Muxes nests too deep for thousands of banks)
         if self.n_banks == 1:
             m.d.comb += self.rdata.eq(rdatas[0])
             return m
-        with m.Switch(last_sel):
-            for b, rdata in enumerate(rdatas):
-                with m.Case(b):
-                    m.d.comb += self.rdata.eq(rdata)
+        if self.n_banks <= _MUX_GROUP:
+            _case(m, self.rdata, last_sel, rdatas)
+            return m
+        # Thousands of banks: flat cases of at most _MUX_GROUP banks, then one over the
+        # groups. One flat case over all banks keeps Yosys' opt_muxtree busy for tens of
+        # minutes (a 7,800-bank ROM); a chain of Muxes nests too deep for Python.
+        low_g = ceil_log2(_MUX_GROUP)
+        groups = []
+        for g in range(0, self.n_banks, _MUX_GROUP):
+            out = Signal(self.width, name=f"bank_group{g // _MUX_GROUP}")
+            _case(m, out, last_sel[:low_g], rdatas[g:g + _MUX_GROUP])
+            groups.append(out)
+        _case(m, self.rdata, last_sel[low_g:], groups)
         return m
+
+
+#: Banks per flat read case of a BankedMemory (a power of two).
+_MUX_GROUP = 64
+
+
+def _case(m: Module, out: Signal, sel: Value, values: Sequence[Value]) -> None:
+    """``out = values[sel]`` as one flat case (``out`` keeps 0 for other ``sel``)."""
+    with m.Switch(sel):
+        for i, v in enumerate(values):
+            with m.Case(i):
+                m.d.comb += out.eq(v)
