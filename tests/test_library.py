@@ -261,3 +261,65 @@ def test_banked_memory_reads_every_bank_through_the_grouped_mux():
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
+
+
+def _banked_rom_in_a_parent(banks: int) -> str:
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Parent(wiring.Component):
+        def __init__(self):
+            super().__init__({"addr": In(8), "ce": In(1), "rdata": Out(64)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.wmem = mem = BankedMemory(4 * banks, 64, 4, rom=True, shared=True,
+                                                   init_param="P")
+            m.d.comb += [mem.addr.eq(self.addr), mem.ce.eq(self.ce), self.rdata.eq(mem.rdata)]
+            return m
+
+    return thread_parameters(_convert(Parent(), "top"), "top", lambda p: f"{p}.hex")
+
+
+def test_macro_arrays_turns_a_many_bank_memory_into_one_black_box(tmp_path):
+    """Above the bank limit the banked ROM becomes one black box with the same ports, the
+    parent instantiates it without the banks' parameters, and Yosys elaborates the result;
+    at the limit the text is unchanged."""
+    from hwgen.hier import macro_arrays, split_modules
+
+    text = _banked_rom_in_a_parent(8)
+    assert library_instances(text)["l2s_rom_4x64"] == 8
+    assert macro_arrays(text, 8) == (text, {})
+    new, arrays = macro_arrays(text, 7)
+    assert arrays == {"l2s_macro_wmem": 8}
+    assert "l2s_rom_" not in new and "(* blackbox *)\nmodule l2s_macro_wmem(" in new
+    old_body = dict(split_modules(text))["top.wmem"]
+    new_body = dict(split_modules(new))["l2s_macro_wmem"]
+
+    def ports(body):
+        return sorted(ln.strip() for ln in body.splitlines()
+                      if ln.strip().startswith(("input", "output")))
+    assert ports(new_body) == ports(old_body) and len(ports(new_body)) == 5
+    log = _yosys(tmp_path, {"top.v": new},
+                 "read_verilog top.v\nhierarchy -check -top top\nproc\nflatten\n"
+                 "tee -o stat.txt stat\n")
+    assert "l2s_macro_wmem" in (tmp_path / "stat.txt").read_text(), log[-2000:]
+
+
+def test_a_banked_memory_has_no_combinational_path_so_a_black_box_hides_no_loop(tmp_path):
+    """Two banked ROMs in a ring (each one's read data addresses the other): composing their
+    combinational skeletons (real bank wrappers, read mux, select register) finds no loop,
+    so replacing the array by a black box cannot hide one."""
+    from hwgen.synth import compose_netlists, port_skeleton
+
+    arr = _with_library(_convert(BankedMemory(32, 64, 4, rom=True, shared=True,
+                                              init_param="P"), "arr"))
+    arr = thread_parameters(arr, "arr", lambda p: "")          # no contents needed
+    sk = port_skeleton({"arr.v": arr}, "arr", cache_dir=tmp_path)
+    ring = ("module ring(input clk, input rst, output [63:0] o);\n  wire [63:0] a, b;\n"
+            "  arr x(.clk(clk), .rst(rst), .ce(1'b1), .we(2'b0), .addr(b[4:0]), .rdata(a));\n"
+            "  arr y(.clk(clk), .rst(rst), .ce(1'b1), .we(2'b0), .addr(a[4:0]), .rdata(b));\n"
+            "  assign o = a;\nendmodule\n")
+    stats = compose_netlists([sk], ring, "ring", cache_dir=tmp_path)
+    assert stats.flip_flops == 0          # the skeleton keeps only combinational paths
