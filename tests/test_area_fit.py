@@ -13,6 +13,7 @@ import pytest
 
 from explorer.ppa import area as A
 from sim import area_fit as F
+from sim.area_points import memory_bits, rtl_digest
 
 
 def _brute_nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,7 +50,7 @@ def _synthetic_points(truth_rest: dict[str, float], unit_nand2: dict[str, float]
                      "flip_flops": 0} for n, fs in F.LANE_UNITS.items()}
         y = sum(u["instances"] * u["nand2_eq"] for u in units.values())
         y += sum(c * row[idx[f]] for f, c in truth_rest.items())
-        pts.append(F.AreaPoint(t, fl, float(y), int(y / 40), 0, *F._memory_bits(t), {}, units))
+        pts.append(F.AreaPoint(t, fl, float(y), int(y / 40), 0, *memory_bits(t), {}, units))
     return pts
 
 
@@ -96,7 +97,7 @@ def _points_or_skip():
 def test_memory_counted_alike():
     """Every point's macro bits are the model's DMEM + IMEM + WMEM bits."""
     for p in _points_or_skip():
-        assert (p.sram_bits, p.rom_bits) == F._memory_bits(p.tile), p.key
+        assert (p.sram_bits, p.rom_bits) == memory_bits(p.tile), p.key
 
 
 def test_fit_reproduces_committed_model():
@@ -132,7 +133,7 @@ def test_fresh_synthesis_matches_cached_point():
     pts = _points_or_skip()
     tile, flit = F.CONFIGS[0]
     stored = next(p for p in pts if p.key == f"{tile}-L{flit}")
-    if stored.provenance["hwgen_src_sha256"] != F._hwgen_digest():
+    if stored.provenance.get("rtl_src_sha256") != rtl_digest():
         pytest.skip("hwgen changed since the points were collected (re-collect them)")
     with tempfile.TemporaryDirectory() as tmp:
         fresh = F.synth_point(tile, flit, cache_dir=Path(tmp))
