@@ -15,6 +15,12 @@ from gymnasium import spaces
 from explorer.agents import make_agent
 from explorer.agents.base import EnvSpaces
 from explorer.agents.sac_moe import SacMoeAgent, SacMoeConfig
+from explorer.agents.sac_moe.anchor import (
+    AnchorPlan,
+    anchored_step,
+    free_genes,
+    restrict_mask,
+)
 from explorer.agents.sac_moe.buffer import EliteBuffer, ReplayBuffer, Transition, _SumTree
 from explorer.agents.sac_moe.networks import (
     Actor,
@@ -387,6 +393,12 @@ def test_elite_buffer_keeps_the_best_episodes():
         elite.add(r, {"reward": np.array([r], np.float32)})
     assert [e[0] for e in elite.episodes] == [0.9, 0.5]
     assert elite.threshold() == 0.5
+    # The same design (same key) is kept once, even with a return good enough to enter.
+    keyed = EliteBuffer(3)
+    assert keyed.add(0.4, {"reward": np.array([0.4])}, "a")
+    assert not keyed.add(0.4, {"reward": np.array([0.4])}, "a")
+    assert keyed.add(0.4, {"reward": np.array([0.4])}, "b")
+    assert [e[3] for e in keyed.episodes] == ["a", "b"]
 
 
 # -- determinism and resume --------------------------------------------------------------------
@@ -409,9 +421,9 @@ def test_same_seed_same_actions_and_weights():
     assert any(not np.array_equal(x[1], y[1]) for x, y in zip(acts_a, acts_c, strict=True))
 
 
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_state_dict_round_trip_resumes_identically(prioritized):
-    kw = dict(TINY, prioritized=prioritized)
+@pytest.mark.parametrize(("prioritized", "anchor"), [(False, 0.0), (True, 0.0), (False, 0.7)])
+def test_state_dict_round_trip_resumes_identically(prioritized, anchor):
+    kw = dict(TINY, prioritized=prioritized, anchor_prob_start=anchor, anchor_prob_end=anchor)
     env = ToyDesignEnv()
     original = SacMoeAgent(env, 5, **kw)
     run_episodes(original, env, 30)  # past warm-up: updates have happened
@@ -434,6 +446,9 @@ def test_state_dict_round_trip_resumes_identically(prioritized):
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
     assert original.learner.alpha_d == resumed.learner.alpha_d
+    assert original.anchored_episodes == resumed.anchored_episodes
+    if anchor:
+        assert resumed.anchored_episodes > 0
 
 
 def test_load_rejects_other_hyperparameters():
@@ -517,3 +532,119 @@ def test_smoke_on_the_design_env_smolvlm_28nm_low_power(tmp_path):
     assert all(np.isfinite(r["reward"]) for r in rows)
     assert (tmp_path / "checkpoint.pkl").exists()
     storage.close()
+
+
+# -- elite-anchored episodes -------------------------------------------------------------------
+
+def test_anchor_probability_ramps_linearly_over_the_budget():
+    agent = SacMoeAgent(ToyDesignEnv(), 0, budget=8, **dict(
+        TINY, anchor_prob_start=0.2, anchor_prob_end=0.6))
+    assert agent.anchor_prob() == pytest.approx(0.2)
+    run_episodes(agent, ToyDesignEnv(), 2)
+    assert agent.anchor_prob() == pytest.approx(0.3)
+    run_episodes(agent, ToyDesignEnv(), 6)
+    assert agent.anchor_prob() == pytest.approx(0.6)
+    run_episodes(agent, ToyDesignEnv(), 4)
+    assert agent.anchor_prob() == pytest.approx(0.6)  # past the budget: stays at the end
+    no_budget = SacMoeAgent(ToyDesignEnv(), 0, **dict(TINY, anchor_prob_start=0.2,
+                                                      anchor_prob_end=0.6))
+    assert no_budget.anchor_prob() == 0.2
+    # Anchoring waits for the warm-up: none of the first 20 episodes (60 steps) is anchored.
+    warm = SacMoeAgent(ToyDesignEnv(), 0, **dict(TINY, anchor_prob_start=1.0,
+                                                 anchor_prob_end=1.0))
+    run_episodes(warm, ToyDesignEnv(), 20)
+    assert warm.anchored_episodes == 0
+    run_episodes(warm, ToyDesignEnv(), 5)
+    assert warm.anchored_episodes == 5
+
+
+def test_free_genes_and_restricted_mask_hand_computed():
+    nvec = (4, 10, 3)
+    mask = np.zeros((2, 17), bool)
+    mask[0, [0, 1, 2, 3]] = True         # step 0: dim 0 free (4 values)
+    mask[0, [4, 14]] = True              # dims 1, 2 fixed at 0
+    mask[1, [0]] = True
+    mask[1, 4 + np.array([0, 2, 3, 4, 5, 6, 9])] = True   # step 1: dim 1, 7 legal values
+    mask[1, [14, 15]] = True             # dim 2: 2 legal values
+    cmask = np.array([[False, False], [True, False]])
+    assert free_genes(mask, cmask, nvec) == [(0, "d", 0), (1, "d", 1), (1, "d", 2),
+                                             (1, "c", 0)]
+    plan = AnchorPlan(np.array([[2, 0, 0], [0, 4, 1]]), np.zeros((2, 2), np.float32), mask,
+                      cmask, frozenset({(1, "d", 1), (1, "d", 2)}), 0)
+    # dim 1 without a window: every legal value except the elite's 4
+    out = restrict_mask(plan, 1, mask[1], nvec, 0, 8)
+    np.testing.assert_array_equal(np.flatnonzero(out[4:14]), [0, 2, 3, 5, 6, 9])
+    np.testing.assert_array_equal(np.flatnonzero(out[14:17]), [0])   # 3 values: not ordinal
+    np.testing.assert_array_equal(out[:4], mask[1, :4])
+    # window 1 (ranks among legal values 0,2,3,[4],5,6,9): 3 and 5 remain
+    out = restrict_mask(plan, 1, mask[1], nvec, 1, 8)
+    np.testing.assert_array_equal(np.flatnonzero(out[4:14]), [3, 5])
+    # a step without mutated genes keeps the mask
+    np.testing.assert_array_equal(restrict_mask(plan, 0, mask[0], nvec, 1, 8), mask[0])
+
+
+def test_anchored_episode_replays_the_elite_except_where_the_policy_acts():
+    env = ToyDesignEnv()
+    agent = SacMoeAgent(env, 3, budget=100, **dict(
+        TINY, anchor_prob_start=1.0, anchor_prob_end=1.0, anchor_top=1, anchor_max_genes=1))
+    run_episodes(agent, env, 25)        # warm-up (20 episodes) then anchored ones
+    assert agent.anchored_episodes == 5
+    changed = 0
+    for _ in range(12):
+        best = agent.elite.episodes[0][2]
+        obs, info = env.reset()
+        done, total, step, plan = False, 0.0, 0, None
+        while not done:
+            action = agent.act(obs, info)
+            plan = plan or agent._plan
+            assert plan is not None and plan.elite_rank == 0
+            mask = np.concatenate(info["action_mask"])
+            genes = free_genes(best["mask"][step:step + 1], best["continuous_mask"][step:step + 1],
+                               ToyDesignEnv.NVEC)
+            for _, kind, j in genes:
+                mine = action["discrete"][j] if kind == "d" else action["continuous"][j]
+                elite = best["action_discrete"][step, j] if kind == "d" else \
+                    best["action_continuous"][step, j]
+                if (step, kind, j) in plan.mutated:
+                    assert mine != elite            # the policy moved this gene
+                    changed += 1
+                elif kind == "d":
+                    # replayed; projected only if an earlier change made it illegal
+                    offset = sum(ToyDesignEnv.NVEC[:j])
+                    if mask[offset + elite]:
+                        assert mine == elite
+                else:
+                    assert mine == elite
+            next_obs, reward, terminated, truncated, next_info = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated, next_info)
+            total += reward
+            obs, info, done, step = next_obs, next_info, terminated, step + 1
+        agent.end_episode(total, info)
+        assert len(plan.mutated) == 1
+    assert changed == 12
+
+
+def test_anchored_step_without_mutation_rebuilds_the_elite():
+    env = ToyDesignEnv()
+    agent = SacMoeAgent(env, 4, **TINY)
+    returns, actions = run_episodes(agent, env, 30)
+    best = agent.elite.episodes[0][2]
+    plan = AnchorPlan(best["action_discrete"], best["action_continuous"], best["mask"],
+                      best["continuous_mask"], frozenset(), 0)
+    obs, info = env.reset()
+    total, step, done = 0.0, 0, False
+    rng = np.random.default_rng(0)
+    while not done:
+        mask = np.concatenate(info["action_mask"])
+        # a random "policy" proposal: everything the elite chose must be overwritten
+        proposal_d = np.array([rng.integers(n) for n in ToyDesignEnv.NVEC])
+        proposal_c = rng.uniform(-1, 1, 2).astype(np.float32)
+        d, c = anchored_step(plan, step, mask, info["continuous_mask"], proposal_d, proposal_c,
+                             ToyDesignEnv.NVEC)
+        obs, reward, done, _, info = env.step({"discrete": d, "continuous": c})
+        total += reward
+        step += 1
+    # the stored elite return is symlog(r) / 1 (terminal reward only)
+    assert math.copysign(math.log1p(abs(total)), total) == pytest.approx(
+        agent.elite.episodes[0][0], abs=1e-6)
+    assert total == pytest.approx(returns.max(), abs=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from ..base import Action, Agent, EnvSpaces
+from .anchor import AnchorPlan, anchored_step, plan_anchor, restrict_mask
 from .buffer import EliteBuffer, ReplayBuffer, RunningMoments, Transition
 from .config import SacMoeConfig
 from .train_sac import SacMoeLearner
@@ -24,7 +26,9 @@ class SacMoeAgent(Agent):
 
     Acting: uniformly random (mask-respecting) actions for the first
     ``config.learning_starts`` steps, then the stochastic policy (with probability ε a
-    random action, if ε > 0). Learning: each finished episode enters the replay buffer with
+    random action, if ε > 0). With the probability :meth:`anchor_prob` an episode is
+    *elite-anchored* instead: it replays an elite episode and the policy redraws only a
+    few of its genes (``anchor.py``). Learning: each finished episode enters the replay buffer with
     its Monte-Carlo returns and is offered to the elite buffer; then the update credit
     accumulated at ``updates_per_step`` per step is spent on gradient updates.
 
@@ -89,6 +93,8 @@ class SacMoeAgent(Agent):
         self.last_metrics: dict[str, Any] = {}
         self._episode: list[Transition] = []
         self._last_masks: tuple[np.ndarray, np.ndarray] | None = None
+        self._plan: AnchorPlan | None = None
+        self.anchored_episodes = 0
 
     # -- observation / mask plumbing ----------------------------------------------------------
 
@@ -141,10 +147,44 @@ class SacMoeAgent(Agent):
 
     # -- Agent interface ----------------------------------------------------------------------
 
+    def anchor_prob(self) -> float:
+        """Current probability of an elite-anchored episode (linear over the budget)."""
+        cfg = self.config
+        if self.budget is None:
+            return cfg.anchor_prob_start
+        frac = min(1.0, self.episodes / self.budget)
+        return cfg.anchor_prob_start + frac * (cfg.anchor_prob_end - cfg.anchor_prob_start)
+
+    def _maybe_anchor(self) -> None:
+        """At an episode's first step: decide whether it is anchored, and on which elite."""
+        cfg = self.config
+        self._plan = None
+        if self.total_steps < cfg.learning_starts or len(self.elite) == 0:
+            return
+        p = self.anchor_prob()
+        if p <= 0 or self.rng.random() >= p:
+            return
+        rank = int(self.rng.integers(0, min(cfg.anchor_top, len(self.elite))))
+        self._plan = plan_anchor(self.elite.episodes[rank][2], rank, self._nvec_internal,
+                                 cfg.anchor_max_genes, self.rng)
+
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> Action:
         mask, cmask = self._masks(info)
         self._last_masks = (mask, cmask)
+        step = len(self._episode)
+        if step == 0:
+            self._maybe_anchor()
         warmup = self.total_steps < self.config.learning_starts
+        if self._plan is not None:
+            cfg = self.config
+            policy_mask = restrict_mask(self._plan, step, mask, self._nvec_internal,
+                                        cfg.anchor_window, cfg.sil_ordinal_min_options)
+            action_d, action_c = self.learner.act(self._obs(obs), policy_mask)
+            action_d, action_c = anchored_step(self._plan, step, mask, cmask, action_d,
+                                               action_c, self._nvec_internal)
+            if not self.nvec:
+                action_d = action_d[:0]
+            return {"discrete": action_d, "continuous": action_c}
         eps = self.epsilon()
         if warmup or (eps > 0 and self.rng.random() < eps):
             action_d, action_c = self.learner.random_action(mask)
@@ -182,9 +222,12 @@ class SacMoeAgent(Agent):
             return
         arrays = self.buffer.add_episode(self._episode)
         episode_return = float(arrays["reward"].astype(np.float64).sum())
-        self.elite.add(episode_return, arrays)
+        self.elite.add(episode_return, arrays, _design_key(info, arrays))
         self.returns.update(episode_return)
         self._episode = []
+        if self._plan is not None:
+            self.anchored_episodes += 1
+            self._plan = None
         if len(self.buffer) < cfg.batch_size:
             return
         scale = self.reward_scale()
@@ -236,6 +279,8 @@ class SacMoeAgent(Agent):
             "update_credit": self.update_credit,
             "episode": list(self._episode),
             "last_masks": self._last_masks,
+            "plan": None if self._plan is None else self._plan.state(),
+            "anchored_episodes": self.anchored_episodes,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -253,8 +298,20 @@ class SacMoeAgent(Agent):
         self.update_credit = float(state["update_credit"])
         self._episode = list(state["episode"])
         self._last_masks = state["last_masks"]
+        plan = state.get("plan")
+        self._plan = None if plan is None else AnchorPlan.from_state(plan)
+        self.anchored_episodes = int(state.get("anchored_episodes", 0))
 
     def hyperparameters(self) -> dict[str, Any]:
         out = dataclasses.asdict(self.config)
         out["gate_features"] = list(out["gate_features"])
         return out
+
+
+def _design_key(info: Mapping[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """Identity of the episode's design: the environment's ``info["choices"]`` if it
+    reports them (two action sequences can build one design), else the actions taken."""
+    choices = info.get("choices")
+    if isinstance(choices, Mapping):
+        return json.dumps(choices, sort_keys=True, default=str)
+    return (arrays["action_discrete"].tobytes() + arrays["action_continuous"].tobytes()).hex()

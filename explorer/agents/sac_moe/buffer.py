@@ -230,22 +230,30 @@ class ReplayBuffer:
 
 
 class EliteBuffer:
-    """The ``capacity`` episodes with the highest returns seen so far (ties: earliest)."""
+    """The ``capacity`` episodes with the highest returns seen so far (ties: earliest).
+
+    An episode offered with a ``key`` equal to a kept episode's (the same design built
+    again, e.g. by an anchored episode whose redrawn gene had no effect) is not kept
+    twice, so the buffer stays a set of distinct designs.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.episodes: list[tuple[float, int, dict[str, np.ndarray]]] = []
+        self.episodes: list[tuple[float, int, dict[str, np.ndarray], str | None]] = []
         self._count = 0
 
     def __len__(self) -> int:
         return len(self.episodes)
 
-    def add(self, episode_return: float, arrays: dict[str, np.ndarray]) -> bool:
+    def add(self, episode_return: float, arrays: dict[str, np.ndarray],
+            key: str | None = None) -> bool:
         """Offer an episode; True if it was kept."""
         self._count += 1
         if self.capacity == 0:
             return False
-        entry = (float(episode_return), self._count, arrays)
+        if key is not None and any(e[3] == key for e in self.episodes):
+            return False
+        entry = (float(episode_return), self._count, arrays, key)
         if len(self.episodes) < self.capacity:
             self.episodes.append(entry)
         elif episode_return > self.episodes[-1][0]:
@@ -272,11 +280,12 @@ class EliteBuffer:
                            indices=idx.astype(np.int64))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"episodes": [(r, i, {k: v.copy() for k, v in a.items()})
-                             for r, i, a in self.episodes], "count": self._count}
+        return {"episodes": [(r, i, {k: v.copy() for k, v in a.items()}, key)
+                             for r, i, a, key in self.episodes], "count": self._count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.episodes = [(float(r), int(i), dict(a)) for r, i, a in state["episodes"]]
+        self.episodes = [(float(e[0]), int(e[1]), dict(e[2]), e[3] if len(e) > 3 else None)
+                         for e in state["episodes"]]
         self._count = int(state["count"])
 
 

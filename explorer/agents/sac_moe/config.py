@@ -156,6 +156,28 @@ class SacMoeConfig:
     epsilon_decay_steps: int = 10_000
     """Environment steps over which ε decays linearly."""
 
+    # -- elite-anchored episodes (Go-Explore's "first return, then explore") ------------
+    anchor_prob_start: float = 0.0
+    """Probability that an episode after warm-up is *anchored*: it replays an elite
+    episode's actions and lets the policy redraw only a few of its genes
+    (``explorer/agents/sac_moe/anchor.py``; Ecoffet et al., 2021, Nature 590:580). The
+    probability moves linearly from this value to ``anchor_prob_end`` over the budget's
+    episodes (it stays here when the budget is unknown)."""
+    anchor_prob_end: float = 0.8
+    """Anchoring probability at the end of the budget: a search with a fixed budget
+    should end refining its best designs, as the GA and SA do (``docs/sac_moe.md`` §5)."""
+    anchor_top: int = 4
+    """The anchored elite is drawn uniformly from this many best episodes of the elite
+    buffer (1: always the best design found so far)."""
+    anchor_max_genes: int = 2
+    """An anchored episode redraws between 1 and this many (uniformly) of the elite's
+    genes, a gene being one discrete or continuous dimension the elite chose at one
+    construction step; the GA's mutation changes about one gene per child."""
+    anchor_window: int = 0
+    """If positive, a redrawn ordinal gene (at least ``sil_ordinal_min_options`` values)
+    is drawn by the policy among the legal values within this many ranks of the elite's
+    value (a trust region); 0 lets the policy choose any other legal value."""
+
     # -- runtime ------------------------------------------------------------------------
     torch_threads: int = 1
     """torch intra-op threads; 1 makes updates bit-reproducible and timings stable."""
@@ -223,6 +245,11 @@ class SacMoeConfig:
         _check_float("epsilon_start", self.epsilon_start, 0.0, 1.0)
         _check_float("epsilon_end", self.epsilon_end, 0.0, 1.0)
         _check_int("epsilon_decay_steps", self.epsilon_decay_steps, 1)
+        _check_float("anchor_prob_start", self.anchor_prob_start, 0.0, 1.0)
+        _check_float("anchor_prob_end", self.anchor_prob_end, 0.0, 1.0)
+        _check_int("anchor_top", self.anchor_top, 1)
+        _check_int("anchor_max_genes", self.anchor_max_genes, 1)
+        _check_int("anchor_window", self.anchor_window, 0)
         _check_int("torch_threads", self.torch_threads, 1, 64)
 
     @classmethod
