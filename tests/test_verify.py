@@ -38,6 +38,21 @@ def test_points_cover_the_workloads_kinds_on_the_design_classes():
     assert len(quick) <= 3 and sum(p.tiles == 1 for p in quick) >= 1 and quick[-1].tiles == 4
 
 
+def test_a_one_row_mesh_gets_a_multi_tile_point_on_its_1x2_window():
+    """A 1 x 2 mesh has no 2 x 2 window: the multi-tile matmul runs on 1 x 2 (its NoC), and a
+    1 x 1 mesh has none."""
+    tile = TILE
+    for rows, cols, group in ((1, 2, (1, 2)), (3, 1, (2, 1)), (1, 1, None)):
+        d = Design("row", "7nm", MeshConfig.uniform(rows, cols, tile, flit_bits=64))
+        pts = representative_points(d, "smolvlm-256m", quick=True)
+        multi = [p for p in pts if p.tiles > 1]
+        if group is None:
+            assert multi == []
+        else:
+            assert [p.group for p in multi] == [group] and multi[0].op.kind == "matmul"
+            assert multi[0].name.startswith(f"matmul_{group[0]}x{group[1]}:")
+
+
 def test_scaled_ops_keep_kind_and_structure():
     from explorer.workloads.graph import Op
     qk = scaled_op(Op("q", "attn_qk", "decoder", 0, batch=36, m=1, k=64, n=4096), TILE, share=3)
