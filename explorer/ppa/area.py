@@ -17,7 +17,7 @@ from .. import contract as C
 from ..tech.node import TechNode
 
 __all__ = ["AREA_FEATURES", "load_area_model", "tile_features", "tile_nand2", "tile_flops",
-           "tile_logic_um2", "tile_flop_memory_nand2", "tile_sram_um2", "CHIP_OVERHEAD_FRACTION"]
+           "tile_logic_nand2", "tile_logic_um2", "tile_flop_memory_nand2", "tile_sram_um2", "CHIP_OVERHEAD_FRACTION"]
 
 #: Names of the linear area model's features, in order (see area_model.json).
 AREA_FEATURES = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders", "vreg_bits",
@@ -81,9 +81,15 @@ def tile_flops(features: np.ndarray, *, gated: bool | None = None) -> np.ndarray
     return features @ coeffs
 
 
-def tile_logic_um2(features: np.ndarray, node: TechNode) -> np.ndarray:
+def tile_logic_nand2(features: np.ndarray, imem_kib: Any, fetch: Any) -> np.ndarray:
+    """Tile logic in NAND2-eq as Yosys counts it: the linear model plus an IMEM built from
+    flip-flops (:func:`tile_flop_memory_nand2`)."""
+    return tile_nand2(features) + tile_flop_memory_nand2(imem_kib, fetch)
+
+
+def tile_logic_um2(features: np.ndarray, imem_kib: Any, fetch: Any, node: TechNode) -> np.ndarray:
     """Placed logic area of a tile in um^2 (NAND2 area / placement utilisation)."""
-    return tile_nand2(features) * node.nand2_area_um2 / node.logic_utilization
+    return tile_logic_nand2(features, imem_kib, fetch) * node.nand2_area_um2 / node.logic_utilization
 
 
 def tile_flop_memory_nand2(imem_kib: Any, fetch: Any) -> np.ndarray:

@@ -25,7 +25,6 @@ from ..tech.node import RETICLE_MM2, OffchipMemory, TechNode
 from .area import (
     CHIP_OVERHEAD_FRACTION,
     tile_features,
-    tile_flop_memory_nand2,
     tile_flops,
     tile_logic_um2,
     tile_sram_um2,
@@ -151,9 +150,7 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     # ---- area and static power ---------------------------------------------------------
     feats = tile_features(batch.k_vlen, batch.k_fetch, batch.k_stations, batch.k_xdp,
                           batch.k_vdp, batch.k_xr_wp, batch.k_vr_wp, batch.flit_bits[:, None])
-    # IMEM banks below the macro limit are flip-flops (as hwgen builds them): logic area.
-    logic_um2 = tile_logic_um2(feats, node) + (tile_flop_memory_nand2(batch.k_imem_kib, batch.k_fetch)
-                                               * node.nand2_area_um2 / node.logic_utilization)
+    logic_um2 = tile_logic_um2(feats, batch.k_imem_kib, batch.k_fetch, node)
     sram_um2, wmem_um2 = tile_sram_um2(batch.k_dmem_kib, batch.k_imem_kib, batch.k_wmem_kib,
                                        batch.k_wmem_rom, batch.k_fetch, node)
     cnt = batch.k_count
