@@ -96,7 +96,8 @@ def tile_flop_memory_nand2(imem_kib: Any, fetch: Any) -> np.ndarray:
     """NAND2-eq of a tile's IMEM when its banks are below the macro limit and are built from
     flip-flops (0 otherwise): per bank ``nand2_per_bit x bits + nand2_per_bank``, the line
     fitted to Yosys figures of the SRAM wrapper (area_model.json ``flop_memory``)."""
-    imem_kib, fetch = np.asarray(imem_kib, np.int64), np.asarray(fetch, np.int64)
+    # padded class slots of a design batch carry fetch 0 (and count 0): any value will do
+    imem_kib, fetch = np.asarray(imem_kib, np.int64), np.maximum(np.asarray(fetch, np.int64), 1)
     line = load_area_model()["flop_memory"]
     bits = C.imem_flop_bits(imem_kib, fetch)
     return np.where(bits > 0, line["nand2_per_bit"] * bits + line["nand2_per_bank"] * fetch, 0.0)
@@ -107,8 +108,9 @@ def tile_sram_um2(dmem_kib: Any, imem_kib: Any, wmem_kib: Any, wmem_rom: Any, fe
     """(DMEM + IMEM SRAM area, WMEM area) of a tile in um^2; an IMEM whose banks are built
     from flip-flops (:func:`tile_flop_memory_nand2`) is logic, not SRAM."""
     bits = 8 * 1024
-    imem = np.where(C.imem_flop_bits(np.asarray(imem_kib, np.int64), np.asarray(fetch, np.int64)) > 0,
-                    0.0, np.asarray(imem_kib, float))
+    flop = C.imem_flop_bits(np.asarray(imem_kib, np.int64),
+                            np.maximum(np.asarray(fetch, np.int64), 1))      # padded slots: 0
+    imem = np.where(flop > 0, 0.0, np.asarray(imem_kib, float))
     sram = (np.asarray(dmem_kib, float) + imem) * bits * node.sram_um2_per_bit
     per_bit = np.where(np.asarray(wmem_rom, bool), node.rom_um2_per_bit, node.sram_um2_per_bit)
     return sram, np.asarray(wmem_kib, float) * bits * per_bit
