@@ -17,7 +17,7 @@ __all__ = [
     "MAC_LATENCY", "VALU_LATENCY", "VNET_LATENCY", "HOP_CYCLES", "HEADER_FLITS", "SRAM_BANK_ROWS",
     "lanes_fp16", "lanes_int8", "acc_bits", "fetch_group", "issue_width",
     "vector_issue_per_cycle", "scalar_issue_per_cycle", "reduce_latency", "mem_rows",
-    "mem_banks", "packet_flits",
+    "mem_banks", "packet_flits", "FLOP_MEMORY_MAX_BITS", "imem_bank_words", "imem_flop_bits",
 ]
 
 A = TypeVar("A", int, np.ndarray)
@@ -115,6 +115,28 @@ def mem_rows(kib: A, port_bits: A) -> A:
 def mem_banks(kib: A, port_bits: A) -> A:
     """Banks of at most :data:`SRAM_BANK_ROWS` rows (0 for an empty memory)."""
     return -(-mem_rows(kib, port_bits) // SRAM_BANK_ROWS)
+
+
+#: Memories of at most this many bits are built from flip-flops; larger ones are SRAM/ROM
+#: macros (OpenROAD-flow-scripts' SYNTH_MEMORY_MAX_BITS default, downstream.md). Both the
+#: RTL flow (hwgen) and the area model follow it.
+FLOP_MEMORY_MAX_BITS = 4096
+
+
+def imem_bank_words(imem_kib: A, fetch: A) -> A:
+    """32-bit words per IMEM bank: IMEM is interleaved over ``fetch`` banks, one per slot."""
+    return -(-(imem_kib * 256) // fetch)
+
+
+def imem_flop_bits(imem_kib: A, fetch: A) -> A:
+    """Bits of IMEM built from flip-flops: all its banks' bits when a bank holds at most
+    :data:`FLOP_MEMORY_MAX_BITS`, else 0 (the banks are macros)."""
+    words = imem_bank_words(imem_kib, fetch)
+    small = words * 32 <= FLOP_MEMORY_MAX_BITS
+    bits = fetch * words * 32
+    if isinstance(small, np.ndarray):
+        return np.where(small, bits, 0)
+    return bits if small else 0
 
 
 def packet_flits(payload_bits: A, flit_bits: A) -> A:

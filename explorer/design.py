@@ -189,6 +189,11 @@ class TileConfig:
         return self.imem_kib * 1024 // 4
 
     @property
+    def imem_bank_words(self) -> int:
+        """32-bit words per IMEM bank (one bank per fetch slot, the last rows may be unused)."""
+        return C.imem_bank_words(self.imem_kib, self.fetch)
+
+    @property
     def branch_penalty_cycles(self) -> int:
         """Bubble after a taken branch or jump (redirect + IMEM read; no prediction)."""
         return C.BRANCH_PENALTY_CYCLES

@@ -133,8 +133,8 @@ def reward_context(problem: Problem, mode: str) -> RewardContext:
     def tile(vlen: int) -> tuple[float, int]:
         """(die mm^2 of one minimal tile of ``vlen``, its FP16 lanes)."""
         feats = tile_features(vlen, 1, 1, 1, 1, 1, 1, 64)
-        logic = float(tile_logic_um2(feats, node)) * 1e-6
-        sram = float(tile_sram_um2(16, 1, 0, True, node)[0]) * 1e-6
+        logic = float(tile_logic_um2(feats, 1, 1, node)) * 1e-6
+        sram = float(tile_sram_um2(16, 1, 0, True, 1, node)[0]) * 1e-6
         return (logic + sram) * (1 + CHIP_OVERHEAD_FRACTION), C.lanes_fp16(vlen)
 
     _, l_min = tile(128)

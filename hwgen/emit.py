@@ -19,6 +19,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
+from explorer import contract as C
 from explorer.design import Design, MeshConfig, TileConfig
 
 from . import library
@@ -47,7 +48,7 @@ MANIFEST_SCHEMA_VERSION = 1
 
 #: ORFS's default limit for memories synthesised from flip-flops (flow/scripts/variables.yaml,
 #: SYNTH_MEMORY_MAX_BITS = 4096): larger arrays are SRAM/ROM macros, smaller ones flops.
-SYNTH_MEMORY_MAX_BITS = 4096
+SYNTH_MEMORY_MAX_BITS = C.FLOP_MEMORY_MAX_BITS     # the area model prices the same split
 
 COORD_BITS_TEXT = str(COORD_BITS)
 

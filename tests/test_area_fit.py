@@ -139,3 +139,53 @@ def test_fresh_synthesis_matches_cached_point():
         fresh = F.synth_point(tile, flit, cache_dir=Path(tmp))
     assert (fresh.nand2_eq, fresh.flip_flops, fresh.cells) == (
         stored.nand2_eq, stored.flip_flops, stored.cells)
+
+
+# --- memories built from flip-flops (IMEM banks below the macro limit) -------------------
+
+
+def test_flop_memory_line_reproduces_the_wrapper_syntheses():
+    """The area model's flop_memory line is the least-squares fit of the stored Yosys points
+    and predicts each within 1.5 %."""
+    from sim import flop_memory as FM
+
+    doc = json.loads(FM.POINTS_PATH.read_text())
+    line = A.load_area_model()["flop_memory"]
+    assert line["provenance"]["points_sha256"] == __import__("hashlib").sha256(
+        FM.POINTS_PATH.read_bytes()).hexdigest()
+    fitted = FM.fit(doc["points"])
+    assert line["nand2_per_bit"] == pytest.approx(fitted["nand2_per_bit"], abs=1e-4)
+    for p in doc["points"]:
+        pred = line["nand2_per_bit"] * p["bits"] + line["nand2_per_bank"]
+        assert pred == pytest.approx(p["nand2_eq"], rel=0.015), p["module"]
+
+
+def test_imem_below_the_macro_limit_is_priced_as_logic_not_sram():
+    """2 KiB IMEM: fetch 4 gives four 128 x 32 banks (4096 bits, flip-flops), fetch 2 two
+    256 x 32 banks (macros). Hand computation from the line and the node's bit cell."""
+    from explorer import contract as C
+    from explorer.tech import load_node
+
+    node = load_node("28nm")
+    line = A.load_area_model()["flop_memory"]
+    assert C.imem_flop_bits(2, 4) == 4 * 128 * 32 and C.imem_flop_bits(2, 2) == 0
+    assert C.imem_flop_bits(2, 6) == 6 * 86 * 32                 # ceil(512 / 6) rows
+    assert (C.imem_flop_bits(np.array([2, 2, 2]), np.array([2, 4, 6])).tolist()
+            == [0, 16384, 16512])
+    assert A.tile_flop_memory_nand2(2, 4) == pytest.approx(
+        line["nand2_per_bit"] * 16384 + 4 * line["nand2_per_bank"])
+    assert A.tile_flop_memory_nand2(2, 2) == 0.0
+    bit = node.sram_um2_per_bit
+    sram4, _ = A.tile_sram_um2(16, 2, 0, True, 4, node)
+    sram2, _ = A.tile_sram_um2(16, 2, 0, True, 2, node)
+    assert float(sram4) == pytest.approx(16 * 8192 * bit)        # DMEM only
+    assert float(sram2) == pytest.approx(18 * 8192 * bit)        # DMEM + IMEM
+
+
+def test_model_matches_yosys_on_the_flop_imem_of_the_main_job_pick():
+    """Six 86 x 32 IMEM banks (F6, 2 KiB): the model's flip-flop IMEM against six times the
+    wrapper's Yosys figure (26,405 NAND2-eq each, sim/flop_memory_points.json)."""
+    from sim import flop_memory as FM
+
+    pts = {p["rows"]: p for p in json.loads(FM.POINTS_PATH.read_text())["points"]}
+    assert A.tile_flop_memory_nand2(2, 6) == pytest.approx(6 * pts[86]["nand2_eq"], rel=0.01)

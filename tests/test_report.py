@@ -17,7 +17,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.ppa.model import ASSUMPTIONS
-from explorer.report import build_report, collect, fmt
+from explorer.report import build_report, collect, fmt, render_html
 from explorer.reward import formula_text
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -151,6 +151,29 @@ def test_full_report_tables(run_dir, tmp_path):
               "decode.l0.q_proj", "1x64x64", "pass"):
         assert s in text, s
     assert "not run" not in text.split("Fidelity")[1].split("Reward")[0]
+
+
+def test_synthesis_table_sets_the_area_model_beside_yosys(run_dir, tmp_path):
+    """Each synthesised tile class gets the area model's NAND2-eq and the relative error."""
+    import copy
+
+    from explorer.design import Design
+    from explorer.ppa.area import tile_features, tile_logic_nand2
+
+    design = Design.from_json(run_dir / "design.json")
+    t = design.mesh.tile_classes[0]
+    model = float(tile_logic_nand2(tile_features(t.vlen, t.fetch, t.stations, t.xdp, t.vdp,
+                                                 t.xr_wp, t.vr_wp, design.mesh.flit_bits),
+                                   t.imem_kib, t.fetch))
+    doc = copy.deepcopy(SYNTH_DOC)
+    doc["tiles"][0]["label"] = str(t)
+    doc["tiles"][0]["stats"]["nand2_eq"] = model * 1.25        # model 20 % under "Yosys"
+    full = tmp_path / "full"
+    shutil.copytree(run_dir, full)
+    (full / "synth.json").write_text(json.dumps(doc))
+    text = _text(render_html(collect(full)))
+    table = text.split("Synthesis")[1]
+    assert fmt(model) in table and "-20.0%" in table
 
 
 def test_report_cli_errors(tmp_path, capsys):

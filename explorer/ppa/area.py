@@ -17,7 +17,7 @@ from .. import contract as C
 from ..tech.node import TechNode
 
 __all__ = ["AREA_FEATURES", "load_area_model", "tile_features", "tile_nand2", "tile_flops",
-           "tile_logic_um2", "tile_sram_um2", "CHIP_OVERHEAD_FRACTION"]
+           "tile_logic_nand2", "tile_logic_um2", "tile_flop_memory_nand2", "tile_sram_um2", "CHIP_OVERHEAD_FRACTION"]
 
 #: Names of the linear area model's features, in order (see area_model.json).
 AREA_FEATURES = ("lanes_fp16", "lanes_int8", "valu_lanes", "reduce_adders", "vreg_bits",
@@ -38,6 +38,8 @@ def load_area_model() -> dict[str, Any]:
         missing = [f for f in AREA_FEATURES if f not in model[part]]
         if missing:
             raise ValueError(f"area_model.json {part} lacks coefficient {missing[0]!r}")
+    if "flop_memory" not in model:
+        raise ValueError("area_model.json lacks the flop_memory line (python -m sim.flop_memory)")
     return model
 
 
@@ -79,15 +81,36 @@ def tile_flops(features: np.ndarray, *, gated: bool | None = None) -> np.ndarray
     return features @ coeffs
 
 
-def tile_logic_um2(features: np.ndarray, node: TechNode) -> np.ndarray:
+def tile_logic_nand2(features: np.ndarray, imem_kib: Any, fetch: Any) -> np.ndarray:
+    """Tile logic in NAND2-eq as Yosys counts it: the linear model plus an IMEM built from
+    flip-flops (:func:`tile_flop_memory_nand2`)."""
+    return tile_nand2(features) + tile_flop_memory_nand2(imem_kib, fetch)
+
+
+def tile_logic_um2(features: np.ndarray, imem_kib: Any, fetch: Any, node: TechNode) -> np.ndarray:
     """Placed logic area of a tile in um^2 (NAND2 area / placement utilisation)."""
-    return tile_nand2(features) * node.nand2_area_um2 / node.logic_utilization
+    return tile_logic_nand2(features, imem_kib, fetch) * node.nand2_area_um2 / node.logic_utilization
 
 
-def tile_sram_um2(dmem_kib: Any, imem_kib: Any, wmem_kib: Any, wmem_rom: Any,
+def tile_flop_memory_nand2(imem_kib: Any, fetch: Any) -> np.ndarray:
+    """NAND2-eq of a tile's IMEM when its banks are below the macro limit and are built from
+    flip-flops (0 otherwise): per bank ``nand2_per_bit x bits + nand2_per_bank``, the line
+    fitted to Yosys figures of the SRAM wrapper (area_model.json ``flop_memory``)."""
+    # padded class slots of a design batch carry fetch 0 (and count 0): any value will do
+    imem_kib, fetch = np.asarray(imem_kib, np.int64), np.maximum(np.asarray(fetch, np.int64), 1)
+    line = load_area_model()["flop_memory"]
+    bits = C.imem_flop_bits(imem_kib, fetch)
+    return np.where(bits > 0, line["nand2_per_bit"] * bits + line["nand2_per_bank"] * fetch, 0.0)
+
+
+def tile_sram_um2(dmem_kib: Any, imem_kib: Any, wmem_kib: Any, wmem_rom: Any, fetch: Any,
                   node: TechNode) -> tuple[np.ndarray, np.ndarray]:
-    """(DMEM + IMEM SRAM area, WMEM area) of a tile in um^2."""
+    """(DMEM + IMEM SRAM area, WMEM area) of a tile in um^2; an IMEM whose banks are built
+    from flip-flops (:func:`tile_flop_memory_nand2`) is logic, not SRAM."""
     bits = 8 * 1024
-    sram = (np.asarray(dmem_kib, float) + np.asarray(imem_kib, float)) * bits * node.sram_um2_per_bit
+    flop = C.imem_flop_bits(np.asarray(imem_kib, np.int64),
+                            np.maximum(np.asarray(fetch, np.int64), 1))      # padded slots: 0
+    imem = np.where(flop > 0, 0.0, np.asarray(imem_kib, float))
+    sram = (np.asarray(dmem_kib, float) + imem) * bits * node.sram_um2_per_bit
     per_bit = np.where(np.asarray(wmem_rom, bool), node.rom_um2_per_bit, node.sram_um2_per_bit)
     return sram, np.asarray(wmem_kib, float) * bits * per_bit

@@ -22,7 +22,13 @@ import numpy as np
 from .. import contract as C
 from ..tech import MAX_POWER_DENSITY_W_PER_MM2
 from ..tech.node import RETICLE_MM2, OffchipMemory, TechNode
-from .area import CHIP_OVERHEAD_FRACTION, tile_features, tile_flops, tile_logic_um2, tile_sram_um2
+from .area import (
+    CHIP_OVERHEAD_FRACTION,
+    tile_features,
+    tile_flops,
+    tile_logic_um2,
+    tile_sram_um2,
+)
 from .batch import DesignBatch
 from .kernels import TileArrays, op_cost
 from .phase import (
@@ -144,9 +150,9 @@ def evaluate(batch: DesignBatch, tables: WorkloadTables, node: TechNode,
     # ---- area and static power ---------------------------------------------------------
     feats = tile_features(batch.k_vlen, batch.k_fetch, batch.k_stations, batch.k_xdp,
                           batch.k_vdp, batch.k_xr_wp, batch.k_vr_wp, batch.flit_bits[:, None])
-    logic_um2 = tile_logic_um2(feats, node)
+    logic_um2 = tile_logic_um2(feats, batch.k_imem_kib, batch.k_fetch, node)
     sram_um2, wmem_um2 = tile_sram_um2(batch.k_dmem_kib, batch.k_imem_kib, batch.k_wmem_kib,
-                                       batch.k_wmem_rom, node)
+                                       batch.k_wmem_rom, batch.k_fetch, node)
     cnt = batch.k_count
     logic_mm2 = (cnt * logic_um2).sum(1) * 1e-6
     sram_mm2 = (cnt * sram_um2).sum(1) * 1e-6

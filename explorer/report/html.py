@@ -256,26 +256,52 @@ def _synthesis(data: RunData) -> str:
     s = data.synth
     if s is None:
         return "<h2>Synthesis (Yosys, generic gates)</h2>" + _not_run("synth", _stage_why(data, "synth"))
+    model = _model_tile_nand2(data)
     rows = []
     for t in s.get("tiles", []):
         st, a = t["stats"], t["area"]
+        m = model.get(t["label"])
         rows.append((t["module"], t["label"], t["count"], st["cells"], st["flip_flops"],
-                     st["nand2_eq"], a["logic_um2"], st["memory_bits"],
-                     a.get("sram_um2", 0.0) + a.get("rom_um2", 0.0)))
+                     st["nand2_eq"], m, _rel(m, st["nand2_eq"]), a["logic_um2"],
+                     st["memory_bits"], a.get("sram_um2", 0.0) + a.get("rom_um2", 0.0)))
     tot = s.get("mesh_total", {})
     if tot:
         ta = tot.get("area", {})
+        m_tot = (sum(t["count"] * model[t["label"]] for t in s.get("tiles", []))
+                 if all(t["label"] in model for t in s.get("tiles", [])) else None)
         rows.append(("mesh total", "", sum(t["count"] for t in s.get("tiles", [])), tot.get("cells"),
-                     tot.get("flip_flops"), tot.get("nand2_eq"), ta.get("logic_um2"),
-                     tot.get("memory_bits"), ta.get("sram_um2", 0.0) + ta.get("rom_um2", 0.0)))
+                     tot.get("flip_flops"), tot.get("nand2_eq"), m_tot, _rel(m_tot, tot.get("nand2_eq")),
+                     ta.get("logic_um2"), tot.get("memory_bits"),
+                     ta.get("sram_um2", 0.0) + ta.get("rom_um2", 0.0)))
     sub = s.get("submesh")
     subtxt = (f"<p>{sub['rows']}x{sub['cols']} sub-mesh flattened and checked: "
               f"{fmt(sub['stats']['cells'])} cells, no combinational loop, no latch.</p>" if sub else "")
     return ("<h2>Synthesis (Yosys, generic gates)</h2>"
             f"<p class=small>{_e(s.get('flow', ''))}; NAND2 area at {_e(s.get('node'))} "
             f"{fmt(s.get('nand2_area_um2'))} um2.</p>"
-            + _table(("module", "tile class", "tiles", "cells", "flip-flops", "NAND2-eq", "logic um2",
-                      "SRAM/ROM bits", "memory um2"), rows, cls="synth") + subtxt)
+            "<p class=small>model NAND2-eq: the explorer's area model of the same tile class "
+            "(explorer.ppa.area.tile_logic_nand2, fitted to Yosys on the calibration tiles, "
+            "docs/area.md); error = model / Yosys - 1.</p>"
+            + _table(("module", "tile class", "tiles", "cells", "flip-flops", "NAND2-eq",
+                      "model NAND2-eq", "model error", "logic um2", "SRAM/ROM bits",
+                      "memory um2"), rows, cls="synth") + subtxt)
+
+
+def _model_tile_nand2(data: RunData) -> dict[str, float]:
+    """The area model's logic NAND2-eq of each tile class of the design, by its label."""
+    if data.design is None:
+        return {}
+    from ..ppa.area import tile_features, tile_logic_nand2
+    mesh = data.design.mesh
+    out = {}
+    for t in mesh.tile_classes:
+        f = tile_features(t.vlen, t.fetch, t.stations, t.xdp, t.vdp, t.xr_wp, t.vr_wp, mesh.flit_bits)
+        out[str(t)] = float(tile_logic_nand2(f, t.imem_kib, t.fetch))
+    return out
+
+
+def _rel(model: float | None, ref: float | None) -> str | None:
+    return None if model is None or not ref else f"{model / ref - 1:+.1%}"
 
 
 def _reward(data: RunData) -> str:

@@ -80,7 +80,7 @@ class Frontend(wiring.Component):
         m = Module()
         t = self._t
         nb, fg, st, iw = t.fetch, t.fetch_group, t.stations, t.issue_width
-        depth = -(-t.imem_words // nb)
+        depth = t.imem_bank_words
 
         pc = Signal(self.pc_bits)
         f2_valid = Signal()
