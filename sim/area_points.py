@@ -124,19 +124,13 @@ def rtl_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def _yosys_version() -> str:
-    from hwgen.synth import yosys_command
-    return subprocess.run([*yosys_command(), "-V"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def synth_point(tile: TileConfig, flit_bits: int, *, cache_dir: Path | None = None,
                 jobs: int = 1) -> AreaPoint:
     """Synthesise one 1 x 1 mesh of ``tile`` with hwgen's flow and return its point.
 
     Raises RuntimeError when Yosys' macro memory bits differ from the model's (the two
     sides would then not count memory the same way)."""
-    from hwgen.synth import FLOW_VERSION, synth_design
+    from hwgen.synth import FLOW_VERSION, synth_design, yosys_version
 
     design = Design(f"areafit {tile}", "7nm", MeshConfig.uniform(1, 1, tile, flit_bits))
     report = synth_design(design, jobs=jobs, cache_dir=cache_dir, submesh=False)
@@ -147,7 +141,7 @@ def synth_point(tile: TileConfig, flit_bits: int, *, cache_dir: Path | None = No
     if (sram, rom) != memory_bits(tile):
         raise RuntimeError(f"{tile}: Yosys macro bits (SRAM {sram}, ROM {rom}) differ from the "
                            f"model's {memory_bits(tile)}: some bank was built from flip-flops")
-    prov = {"yosys": _yosys_version(),
+    prov = {"yosys": yosys_version(),
             "rtl_commit": _git("log", "-1", "--format=%H", "--", *RTL_SOURCES),
             "rtl_dirty": bool(_git("status", "--porcelain", "--", *RTL_SOURCES)),
             "rtl_src_sha256": rtl_digest(), "rtl_sources": list(RTL_SOURCES),

@@ -41,7 +41,7 @@ WIDTH = 32
 def collect(rows: Sequence[int] = ROWS, path: Path = POINTS_PATH) -> list[dict[str, Any]]:
     """Synthesise the wrapper at each depth (cached by hwgen) and store the points."""
     from hwgen import library
-    from hwgen.synth import FLOW_VERSION, _yosys_version, synth_verilog
+    from hwgen.synth import FLOW_VERSION, synth_verilog, yosys_version
 
     points = []
     for r in rows:
@@ -54,7 +54,7 @@ def collect(rows: Sequence[int] = ROWS, path: Path = POINTS_PATH) -> list[dict[s
                        "flip_flops": s.flip_flops, "cells": s.cells})
     doc = {"_about": "Yosys generic synthesis (hwgen.synth.synth_verilog, abc -g cmos2) of "
                      "the SRAM wrapper below the flip-flop limit (sim/flop_memory.py)",
-           "provenance": {"yosys": _yosys_version(), "flow_version": FLOW_VERSION,
+           "provenance": {"yosys": yosys_version(), "flow_version": FLOW_VERSION,
                           "rtl_src_sha256": rtl_digest(),
                           "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
            "points": points}

@@ -96,11 +96,16 @@ def tile_flop_memory_nand2(imem_kib: Any, fetch: Any) -> np.ndarray:
     """NAND2-eq of a tile's IMEM when its banks are below the macro limit and are built from
     flip-flops (0 otherwise): per bank ``nand2_per_bit x bits + nand2_per_bank``, the line
     fitted to Yosys figures of the SRAM wrapper (area_model.json ``flop_memory``)."""
-    # padded class slots of a design batch carry fetch 0 (and count 0): any value will do
-    imem_kib, fetch = np.asarray(imem_kib, np.int64), np.maximum(np.asarray(fetch, np.int64), 1)
     line = load_area_model()["flop_memory"]
-    bits = C.imem_flop_bits(imem_kib, fetch)
-    return np.where(bits > 0, line["nand2_per_bit"] * bits + line["nand2_per_bank"] * fetch, 0.0)
+    bits = _imem_flop_bits(imem_kib, fetch)
+    return np.where(bits > 0, line["nand2_per_bit"] * bits + line["nand2_per_bank"] * np.asarray(fetch),
+                    0.0)
+
+
+def _imem_flop_bits(imem_kib: Any, fetch: Any) -> np.ndarray:
+    """:func:`explorer.contract.imem_flop_bits` over arrays of a design batch, whose padded
+    class slots carry fetch 0 (and count 0, so any value will do for them)."""
+    return C.imem_flop_bits(np.asarray(imem_kib, np.int64), np.maximum(np.asarray(fetch, np.int64), 1))
 
 
 def tile_sram_um2(dmem_kib: Any, imem_kib: Any, wmem_kib: Any, wmem_rom: Any, fetch: Any,
@@ -108,9 +113,7 @@ def tile_sram_um2(dmem_kib: Any, imem_kib: Any, wmem_kib: Any, wmem_rom: Any, fe
     """(DMEM + IMEM SRAM area, WMEM area) of a tile in um^2; an IMEM whose banks are built
     from flip-flops (:func:`tile_flop_memory_nand2`) is logic, not SRAM."""
     bits = 8 * 1024
-    flop = C.imem_flop_bits(np.asarray(imem_kib, np.int64),
-                            np.maximum(np.asarray(fetch, np.int64), 1))      # padded slots: 0
-    imem = np.where(flop > 0, 0.0, np.asarray(imem_kib, float))
+    imem = np.where(_imem_flop_bits(imem_kib, fetch) > 0, 0.0, np.asarray(imem_kib, float))
     sram = (np.asarray(dmem_kib, float) + imem) * bits * node.sram_um2_per_bit
     per_bit = np.where(np.asarray(wmem_rom, bool), node.rom_um2_per_bit, node.sram_um2_per_bit)
     return sram, np.asarray(wmem_kib, float) * bits * per_bit
